@@ -1,0 +1,106 @@
+"""The `facegan` command: parse, validate, dispatch. Heavy imports happen inside each command."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+
+from facegan.config import PRESETS, STRATEGIES
+from facegan.errors import UsageError
+
+EXIT_USAGE = 2  # bad arguments or data: one line on stderr, no traceback
+EXIT_FAILED = 1  # a run that started correctly and then failed (e.g. non-finite loss)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _examples(text: str) -> dict:
+    return {"epilog": "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  "),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from facegan import __version__
+
+    p = Parser(prog="facegan", description="Train, export, serve and demo a face-generating GAN.", **_examples("""
+        facegan train                      # lfw32: the embedded LFW faces, a few minutes on a CPU
+        facegan sample --run runs/00000-lfw32 --seeds 0-15 --out faces --grid
+        facegan prepare --src img_align_celeba.zip --res 64 --out data/faces64.npz
+        facegan train --preset celeba64 --data data/faces64.npz
+    """))
+    p.add_argument("--version", action="version", version=f"facegan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    s = sub.add_parser("prepare", help="decode a folder or .zip of images into a training cache", **_examples("""
+        facegan prepare --src ~/faces --res 64 --out data/faces64.npz
+        facegan prepare --src img_align_celeba.zip --res 64 --out data/celeba64.npz --workers 8
+    """))
+    s.add_argument("--src", required=True, help="folder (searched recursively) or .zip of JPEG/PNG/WebP files")
+    s.add_argument("--res", type=int, default=64, help="output side in pixels (default 64)")
+    s.add_argument("--out", required=True, help="the .npz cache to write")
+    s.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+
+    t = sub.add_parser("train", help="train a GAN run (new or resumed)", **_examples("""
+        facegan train
+        facegan train --preset lfw32 --epochs 200 --seed 3
+        facegan train --preset celeba64 --data data/faces64.npz --batch-size 128 --mixed-precision
+        facegan train --resume runs/00003-celeba64
+        facegan train --resume runs/00003-celeba64 --epochs 40    # train longer
+        facegan train --strategy mirrored --preset celeba64 --data data/faces64.npz
+    """))
+    t.add_argument("--preset", default="lfw32", choices=sorted(PRESETS), help="starting config (default lfw32)")
+    t.add_argument("--data", help="prepared .npz from `facegan prepare` (default: the embedded LFW faces)")
+    t.add_argument("--res", type=int, help="resolution, a multiple of 32 in 32..128")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--latent-dim", type=int)
+    t.add_argument("--g-lr", type=float, help="generator learning rate")
+    t.add_argument("--d-lr", type=float, help="discriminator learning rate")
+    t.add_argument("--label-smoothing", type=float, help="one-sided: real labels become 1 - this")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    xla = t.add_mutually_exclusive_group()
+    xla.add_argument("--xla", action="store_true", help="jit_compile the train step (default: only on GPU)")
+    xla.add_argument("--no-xla", action="store_true", help="never jit_compile the train step")
+    t.add_argument("--mixed-precision", action="store_true", help="float16 (GPU) / bfloat16 (CPU) compute")
+    t.add_argument("--strategy", choices=STRATEGIES, help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    t.add_argument("--runs-root", default="runs", help="where numbered run folders go (default runs/)")
+    t.add_argument("--run-dir", help="use this folder instead of the next numbered one")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+
+    m = sub.add_parser("sample", help="write faces for seeds from a run's latest checkpoint", **_examples("""
+        facegan sample --run runs/00000-lfw32 --seeds 0-15 --out faces
+        facegan sample --run runs/00000-lfw32 --seeds 0,1,4-6 --out faces --grid
+    """))
+    m.add_argument("--run", required=True, help="run folder")
+    m.add_argument("--seeds", required=True, help='seed list, e.g. "0-15" or "0,1,4-6"')
+    m.add_argument("--out", required=True, help="output folder for seed0000.png ...")
+    m.add_argument("--grid", action="store_true", help="also write grid.png")
+    m.add_argument("--checkpoint", help="a specific checkpoint file (default: the latest)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    from facegan import commands
+
+    try:
+        return getattr(commands, args.command)(args) or 0
+    except UsageError as e:
+        print(f"facegan {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except commands.RUN_ERRORS as e:
+        print(f"facegan {args.command}: failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"facegan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""What each `facegan` subcommand does once its arguments have parsed."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facegan.errors import NonFiniteLossError, UsageError
+
+RUN_ERRORS = (NonFiniteLossError,)
+
+
+def _seeds(text: str) -> list[int]:
+    from facegan.seeds import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from facegan.training.prepare import prepare as run_prepare
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    manifest = run_prepare(args.src, args.res, args.out, workers=args.workers)
+    print(f"wrote {args.out}: {manifest['count']} images at {manifest['resolution']}px "
+          f"({manifest['skipped']} skipped), sha256 {manifest['sha256'][:12]}")
+    return 0
+
+
+def train_config(args: argparse.Namespace):
+    """The preset with the command line's overrides applied (not yet validated)."""
+    from facegan.config import preset
+
+    def given(**fields):
+        return {k: v for k, v in fields.items() if v is not None}
+
+    cfg = preset(args.preset)
+    return cfg.override(
+        model=given(resolution=args.res, latent_dim=args.latent_dim),
+        data=given(path=args.data, flip=False if args.no_flip else None),
+        train=given(batch_size=args.batch_size, epochs=args.epochs, g_lr=args.g_lr, d_lr=args.d_lr,
+                    label_smoothing=args.label_smoothing, seed=args.seed, strategy=args.strategy,
+                    xla=True if args.xla else False if args.no_xla else None, mixed_precision=True if args.mixed_precision else None),
+    )
+
+
+def train(args: argparse.Namespace) -> int:
+    from facegan.training.run import train as run_train
+
+    if args.resume:
+        ignored = [f for f in ("preset", "data", "res", "batch_size", "latent_dim", "g_lr", "d_lr",
+                               "label_smoothing", "seed", "strategy", "run_dir")
+                   if getattr(args, f) not in (None, "lfw32")]
+        if ignored or args.no_flip or args.xla or args.no_xla or args.mixed_precision:
+            raise UsageError("--resume continues with the run's own config; only --epochs may change")
+        run_dir = run_train(resume=args.resume, epochs=args.epochs)
+    else:
+        cfg = train_config(args).validate()
+        if args.data and not Path(args.data).is_file():
+            raise UsageError(f"data file {args.data} does not exist (create it with `facegan prepare`)")
+        run_dir = run_train(cfg, runs_root=args.runs_root, run_dir=args.run_dir)
+    print(f"done: {run_dir} (previews/, evolution.gif, checkpoints/)")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    from facegan import images
+    from facegan.sampling import generate, seed_to_z
+    from facegan.training import checkpoints
+    from facegan.training.models import build_generator
+    from facegan.training.run import load_run_config
+
+    seeds = _seeds(args.seeds)
+    cfg = load_run_config(args.run)
+    ckpt = args.checkpoint or checkpoints.latest(Path(args.run) / "checkpoints")
+    if ckpt is None:
+        raise UsageError(f"run {args.run} has no checkpoint yet")
+    generator = build_generator(cfg.model)
+    meta = checkpoints.restore_generator(ckpt, generator)
+    faces = generate(generator, seed_to_z(seeds, cfg.model.latent_dim).numpy())
+    paths = images.save_batch(args.out, seeds, faces)
+    if args.grid:
+        images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
+    print(f"wrote {len(paths)} faces to {args.out} from {Path(ckpt).name} (epoch {meta['epoch']})")
+    return 0

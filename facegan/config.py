@@ -1,0 +1,137 @@
+"""Frozen configuration dataclasses and the named presets.
+
+A run's fully resolved `Config` is written to `config.json` in its run folder and
+later carried into the export's model card, so every stage agrees on one record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from facegan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    resolution: int = 64  # output side in pixels; a multiple of 32 in [32, 128]
+    latent_dim: int = 100  # length of z, drawn from N(0, 1) (the lecture's "seed vector")
+    channels: int = 3  # RGB; grayscale data is replicated to three channels
+    bn_momentum: float = 0.8  # the lecture's BatchNormalization momentum, both networks
+    dropout: float = 0.25  # discriminator dropout after every conv block
+    fused_upconv: bool = True  # upsample+conv as phase convolutions: same function and weights, 2.25x fewer MACs
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str | None = None  # prepared .npz from `facegan prepare`; None = embedded LFW faces
+    flip: bool = True  # random horizontal flips: faces are roughly left/right symmetric
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32  # global batch; split across replicas under a strategy
+    epochs: int = 50  # passes over the data set
+    g_lr: float = 1.5e-4  # generator Adam learning rate (the lecture's)
+    d_lr: float = 1.5e-4  # discriminator Adam learning rate (the lecture's)
+    beta_1: float = 0.5  # Adam beta_1 for both networks (DCGAN's recommendation)
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - this value
+    seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
+    xla: bool | None = None  # jit_compile the step; None = on with a GPU, off on CPU (oneDNN beat XLA there)
+    mixed_precision: bool = False  # float16 on GPU / bfloat16 on CPU; logits and losses stay float32
+    strategy: str = "default"  # "default" | "mirrored" | "multiworker" (tf.distribute)
+    keep_checkpoints: int = 3  # newest checkpoints kept in checkpoints/
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    rows: int = 4  # preview grid rows (the lecture's PREVIEW_ROWS)
+    cols: int = 7  # preview grid columns (the lecture's PREVIEW_COLS)
+    margin: int = 16  # pixels between faces (the lecture's PREVIEW_MARGIN)
+    gif_ms: int = 200  # milliseconds per frame in evolution.gif
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "celeba64"  # preset this config started from; part of the run folder's name
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        try:
+            return cls(
+                name=d["name"],
+                model=ModelConfig(**d["model"]),
+                data=DataConfig(**d["data"]),
+                train=TrainConfig(**d["train"]),
+                preview=PreviewConfig(**d["preview"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"config has missing or unknown fields ({e})") from None
+
+    def override(self, **groups: dict[str, Any]) -> Config:
+        """Return a copy with fields replaced per group, e.g. override(train={"epochs": 2})."""
+        parts = {g: replace(getattr(self, g), **vals) for g, vals in groups.items() if vals}
+        return replace(self, **parts)
+
+    def validate(self) -> Config:
+        m, t, p = self.model, self.train, self.preview
+        if m.resolution % 32 or not 32 <= m.resolution <= 128:
+            raise ConfigError(f"resolution must be a multiple of 32 from 32 to 128, got {m.resolution}")
+        if m.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be >= 1, got {m.latent_dim}")
+        if t.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {t.batch_size}")
+        if t.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {t.epochs}")
+        if t.g_lr <= 0 or t.d_lr <= 0:
+            raise ConfigError("learning rates must be > 0")
+        if not 0.0 <= t.label_smoothing < 0.5:
+            raise ConfigError(f"label smoothing must be in [0, 0.5), got {t.label_smoothing}")
+        if t.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {t.strategy!r}")
+        if t.keep_checkpoints < 1:
+            raise ConfigError("keep_checkpoints must be >= 1")
+        if p.rows < 1 or p.cols < 1 or p.margin < 0:
+            raise ConfigError("preview rows/cols must be >= 1 and margin >= 0")
+        return self
+
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+PRESETS: dict[str, Config] = {
+    # The quick start: 100 real LFW faces shipped inside scikit-image, 32 px, minutes on a CPU.
+    "lfw32": Config(
+        name="lfw32",
+        model=ModelConfig(resolution=32),
+        train=TrainConfig(batch_size=16, epochs=200),
+    ),
+    # The lecture's exact setup (T81-558 7.2): 96 px, batch 32, 50 epochs, 4x7 previews.
+    "lecture96": Config(
+        name="lecture96",
+        model=ModelConfig(resolution=96),
+        train=TrainConfig(batch_size=32, epochs=50),
+    ),
+    # CelebA aligned faces prepared at 64 px.
+    "celeba64": Config(
+        name="celeba64",
+        model=ModelConfig(resolution=64),
+        train=TrainConfig(batch_size=64, epochs=20),
+    ),
+}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

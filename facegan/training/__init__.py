@@ -1,0 +1,1 @@
+"""Training: data preparation, the two networks, the GAN train step and the run loop."""

@@ -1,0 +1,167 @@
+"""fit() callbacks: epoch report + metrics.jsonl, preview grids + evolution.gif, checkpoints,
+the non-finite-loss guard and clean Ctrl-C handling.
+
+They share one `RunContext`, so an interrupted or diverged epoch is never reported, previewed
+or checkpointed as if it had completed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from facegan import images
+from facegan.errors import NonFiniteLossError
+from facegan.fileio import append_line
+from facegan.sampling import generate
+from facegan.training import checkpoints
+
+
+@dataclass
+class RunContext:
+    """What the callbacks of one `fit()` share."""
+
+    run_dir: Path
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    preview_z: np.ndarray  # fixed z for the preview grid, drawn once per run
+    rows: int
+    cols: int
+    margin: int
+    keep_checkpoints: int
+    meta: dict  # written into every checkpoint (run id, config name)
+    interrupted: bool = False  # Ctrl-C seen: stop after the current step
+    steps_done: int = 0  # steps finished in the current epoch
+    completed_epochs: int = 0
+    last_logs: dict = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        """True while the current epoch was cut short by Ctrl-C."""
+        return self.interrupted and self.steps_done < self.steps_per_epoch
+
+
+class EpochReport(keras.callbacks.Callback):
+    """One summary line per epoch on stdout and one JSON object per epoch in metrics.jsonl."""
+
+    def __init__(self, ctx: RunContext):
+        super().__init__()
+        self.ctx = ctx
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.ctx.partial:
+            return
+        seconds = time.perf_counter() - self.started
+        n = self.ctx.steps_per_epoch * self.ctx.batch_size
+        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                  "seconds": round(seconds, 3), "images_per_sec": round(n / seconds, 2),
+                  "images_seen": (epoch + 1) * n, "time": time.time()}
+        self.ctx.last_logs = record
+        append_line(self.ctx.run_dir / "metrics.jsonl", json.dumps(record))
+        print(f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
+              f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
+              f"  {seconds:.1f}s  {n / seconds:.1f} img/s", flush=True)
+
+
+class Previews(keras.callbacks.Callback):
+    """previews/epoch-0001.png from the fixed preview z each epoch; evolution.gif at the end."""
+
+    def __init__(self, ctx: RunContext, gif_ms: int):
+        super().__init__()
+        self.ctx = ctx
+        self.gif_ms = gif_ms
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.ctx.partial:
+            return
+        faces = generate(self.model.generator, self.ctx.preview_z)
+        path = self.ctx.run_dir / "previews" / f"epoch-{epoch + 1:04d}.png"
+        images.save_png(path, images.grid(faces, self.ctx.rows, self.ctx.cols, self.ctx.margin))
+
+    def on_train_end(self, logs=None):
+        write_evolution_gif(self.ctx.run_dir, self.gif_ms)
+
+
+def write_evolution_gif(run_dir: Path, ms: int) -> Path | None:
+    frames = sorted((run_dir / "previews").glob("epoch-*.png"))
+    if not frames:
+        return None
+    path = run_dir / "evolution.gif"
+    images.save_gif(path, [images.load_png(f) for f in frames], ms)
+    return path
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """The full training state after every completed epoch (or at Ctrl-C), newest `keep` kept."""
+
+    def __init__(self, ctx: RunContext):
+        super().__init__()
+        self.ctx = ctx
+
+    def on_epoch_end(self, epoch, logs=None):
+        # An interrupted epoch saves its weights under the last *completed* epoch's number: a
+        # resume redoes that epoch from its start, and nothing trained before Ctrl-C is lost.
+        done = epoch if self.ctx.partial else epoch + 1
+        checkpoints.save(self.ctx.run_dir / "checkpoints", self.model, done,
+                         {**self.ctx.meta, "partial_epoch": self.ctx.partial,
+                          "preview_z": self.ctx.preview_z.tolist()},
+                         self.ctx.keep_checkpoints)
+        self.ctx.completed_epochs = done
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stop at the first NaN/inf loss, naming epoch and step, before anything is saved."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name in ("g_loss", "d_loss"):
+            value = float((logs or {}).get(name, 0.0))
+            if not math.isfinite(value):
+                raise NonFiniteLossError(f"{name} became {value} at epoch {self.epoch + 1}, step {batch + 1}")
+
+
+class GracefulInterrupt(keras.callbacks.Callback):
+    """First Ctrl-C: finish the current step, checkpoint, stop. A second Ctrl-C aborts at once."""
+
+    def __init__(self, ctx: RunContext):
+        super().__init__()
+        self.ctx = ctx
+
+    def on_train_begin(self, logs=None):
+        # Signal handlers can only be installed from the main thread (not, e.g., under a test runner's worker).
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.ctx.steps_done = 0
+
+    def _handle(self, signum, frame):
+        if self.ctx.interrupted:
+            raise KeyboardInterrupt
+        self.ctx.interrupted = True
+        print("\ninterrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ctx.steps_done = batch + 1
+        if self.ctx.interrupted:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -1,0 +1,102 @@
+"""Backend-neutral checkpoints: every variable of both networks and both optimizers by path.
+
+A checkpoint is one .npz written atomically: `ckpt-0007.npz` holds the state after epoch 7.
+Variables are keyed by group and position ("generator/0007"), which the model builders fix;
+Keras's own paths carry process-wide name counters (`seed_generator_3`) and would not match
+across processes. Any backend that builds the same models can restore them, and
+`facegan export` can pick out the generator alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from facegan.errors import CheckpointError
+from facegan.fileio import atomic_path
+
+PATTERN = re.compile(r"^ckpt-(\d{4,})\.npz$")
+
+
+def _groups(gan) -> dict[str, list]:
+    return {
+        "generator": gan.generator.variables,
+        "discriminator": gan.discriminator.variables,
+        "g_optimizer": gan.g_optimizer.variables,
+        "d_optimizer": gan.d_optimizer.variables,
+        "rng": [gan.z_sampler.state],
+    }
+
+
+def _key(group: str, index: int) -> str:
+    return f"{group}/{index:04d}"
+
+
+def save(ckpt_dir: str | os.PathLike, gan, epoch: int, meta: dict, keep: int) -> Path:
+    """Write the full training state after `epoch` and keep only the newest `keep` files."""
+    arrays = {_key(g, i): np.asarray(v.value)
+              for g, vs in _groups(gan).items() for i, v in enumerate(vs)}
+    arrays["__meta__"] = np.array(json.dumps({**meta, "epoch": epoch}))
+    path = Path(ckpt_dir) / f"ckpt-{epoch:04d}.npz"
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    for old in list_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: str | os.PathLike) -> list[Path]:
+    d = Path(ckpt_dir)
+    found = [p for p in d.iterdir() if PATTERN.match(p.name)] if d.is_dir() else []
+    return sorted(found, key=lambda p: int(PATTERN.match(p.name).group(1)))
+
+
+def latest(ckpt_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(ckpt_dir)
+    return found[-1] if found else None
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Load a checkpoint file -> (arrays by key, meta). Raises CheckpointError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt ({type(e).__name__})") from None
+    return arrays, meta
+
+
+def _assign(variables, group: str, arrays: dict[str, np.ndarray], path) -> None:
+    if _key(group, len(variables)) in arrays:
+        raise CheckpointError(f"checkpoint {path} has more {group} variables than the model: another config?")
+    for i, v in enumerate(variables):
+        key = _key(group, i)
+        if key not in arrays:
+            raise CheckpointError(f"checkpoint {path} has no {key}: was it written for another config?")
+        if tuple(arrays[key].shape) != tuple(v.shape):
+            raise CheckpointError(f"checkpoint {path}: {key} is {arrays[key].shape}, the model has {v.shape}")
+        v.assign(arrays[key])
+
+
+def restore(path: str | os.PathLike, gan) -> dict:
+    """Restore the full training state into a compiled FaceGAN whose optimizers are built."""
+    arrays, meta = read(path)
+    for group, variables in _groups(gan).items():
+        _assign(variables, group, arrays, path)
+    return meta
+
+
+def restore_generator(path: str | os.PathLike, generator) -> dict:
+    """Load only the generator's weights (for sampling and export)."""
+    arrays, meta = read(path)
+    _assign(generator.variables, "generator", arrays, path)
+    return meta

@@ -1,0 +1,84 @@
+"""The GAN as a `keras.Model`: `fit()` drives it, `train_step` is the lecture's method.
+
+One step draws z ~ N(0, 1), makes fakes, and scores real and fake images. Two separate
+GradientTapes then differentiate two losses: the generator's loss only moves the generator's
+weights, the discriminator's loss only the discriminator's. The generator never sees a real
+face: its only signal is how the discriminator scores its fakes.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+
+
+def bce_logits(target: float, logits):
+    """Mean binary cross-entropy against a constant target, from logits (numerically safe)."""
+    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+
+
+class FaceGAN(keras.Model):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, label_smoothing: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = generator.input_shape[-1]
+        self.label_smoothing = label_smoothing
+        # The z sampler's state is a variable, so checkpoints capture it and resume continues it.
+        self.z_sampler = keras.random.SeedGenerator(seed, name="z_sampler")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        # Both networks are built functional models: nothing for fit() to build by calling us on data.
+        self.built = True
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
+                **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def build_optimizers(self) -> None:
+        """Create optimizer slots now, so a checkpoint can be restored before the first step."""
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def train_step(self, real):
+        batch = ops.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.z_sampler)
+        # Under tf.distribute each replica's gradients are summed: scale the per-replica mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator(z, training=True)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            g_loss = bce_logits(1.0, fake_logits)
+            d_loss = bce_logits(1.0 - self.label_smoothing, real_logits) + bce_logits(0.0, fake_logits)
+            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+
+        values = {
+            "g_loss": g_loss,
+            "d_loss": d_loss,
+            "d_real": ops.mean(ops.sigmoid(real_logits)),
+            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
+            "d_acc_real": ops.mean(ops.cast(real_logits > 0, "float32")),
+            "d_acc_fake": ops.mean(ops.cast(fake_logits < 0, "float32")),
+        }
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}

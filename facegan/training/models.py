@@ -1,0 +1,64 @@
+"""The lecture's DCGAN networks (T81-558 7.2), built with the Keras functional API.
+
+Both builders take the run's `ModelConfig`, so the generator rebuilt for `sample` or `export`
+is the one that was trained. Under a mixed-precision policy the last layers stay float32: the
+tanh image and the discriminator's logit feed losses and uint8 conversion.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from facegan.config import ModelConfig
+from facegan.training.layers import UpConv2D
+
+BASE = 4  # the generator's first feature map is BASE x BASE
+BASE_UPSAMPLES = 3  # 4 -> 8 -> 16 -> 32 before the resolution-specific tail
+
+
+def build_generator(cfg: ModelConfig) -> keras.Model:
+    """z [N, latent_dim] -> image [N, res, res, channels] in [-1, 1]."""
+    z = keras.Input((cfg.latent_dim,), name="z")
+    x = layers.Dense(BASE * BASE * 256, activation="relu", name="project")(z)
+    x = layers.Reshape((BASE, BASE, 256))(x)
+    for i, filters in enumerate((256, 256, 128)):
+        x = _up_block(x, 2, filters, cfg, f"up{i}")
+    scale = cfg.resolution // (BASE << BASE_UPSAMPLES)
+    if scale > 1:
+        x = _up_block(x, scale, 128, cfg, "up_res")
+    x = layers.Conv2D(cfg.channels, 3, padding="same", name="to_rgb")(x)
+    image = layers.Activation("tanh", dtype="float32", name="image")(x)
+    return keras.Model(z, image, name="generator")
+
+
+def _up_block(x, size: int, filters: int, cfg: ModelConfig, name: str):
+    if cfg.fused_upconv:
+        x = UpConv2D(filters, size, name=f"{name}_conv")(x)
+    else:
+        x = layers.UpSampling2D(size, name=f"{name}_upsample")(x)
+        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_discriminator(cfg: ModelConfig) -> keras.Model:
+    """image [N, res, res, channels] in [-1, 1] -> real/fake logit [N, 1] (float32)."""
+    image = keras.Input((cfg.resolution, cfg.resolution, cfg.channels), name="image")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", name="conv0")(image)
+    x = layers.LeakyReLU(0.2, name="conv0_lrelu")(x)
+    x = layers.Dropout(cfg.dropout, name="conv0_dropout")(x)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", name="conv1")(x)
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="conv1_pad")(x)
+    x = _down_tail(x, cfg, "conv1")
+    for i, (filters, stride) in enumerate(((128, 2), (256, 1), (512, 1)), start=2):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"conv{i}")(x)
+        x = _down_tail(x, cfg, f"conv{i}")
+    x = layers.Flatten(name="flatten")(x)
+    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(image, logit, name="discriminator")
+
+
+def _down_tail(x, cfg: ModelConfig, name: str):
+    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
+    x = layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+    return layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)

@@ -1,0 +1,90 @@
+"""`facegan prepare`: a folder or .zip of face photos -> one uint8 NHWC .npz with a manifest.
+
+Decoding runs in a process pool. For JPEGs, Pillow's draft mode lets libjpeg decode at a
+reduced DCT scale (1/2, 1/4, 1/8) that is still at least the target size: most of the speed
+over a plain open -> resize loop, with a Lanczos resize doing the final, high-quality step.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from facegan.errors import DataError
+from facegan.training.data import save_dataset
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def list_sources(src: str | os.PathLike) -> list[str]:
+    """Image names under a folder (recursively) or inside a .zip, sorted for a stable order."""
+    src = Path(src)
+    if not src.exists():
+        raise DataError(f"source {src} does not exist")
+    if src.is_dir():
+        return sorted(str(p.relative_to(src)) for p in src.rglob("*")
+                      if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as zf:
+            return sorted(n for n in zf.namelist()
+                          if not n.endswith("/") and Path(n).suffix.lower() in EXTENSIONS
+                          and not Path(n).name.startswith("._"))
+    raise DataError(f"source {src} is neither a folder nor a .zip archive")
+
+
+@functools.lru_cache(maxsize=1)
+def _zip(path: str) -> zipfile.ZipFile:
+    # One open archive per worker process, reused for every member it decodes.
+    return zipfile.ZipFile(path)
+
+
+def load_face(src: str, name: str, res: int, in_zip: bool) -> np.ndarray | None:
+    """Decode one image -> uint8 [res, res, 3], or None if it is unreadable or truncated."""
+    try:
+        fp = _zip(src).open(name) if in_zip else open(os.path.join(src, name), "rb")
+        with fp, Image.open(fp) as im:
+            im.draft("RGB", (res, res))
+            im = im.convert("RGB")
+            w, h = im.size
+            side = min(w, h)
+            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+            return np.asarray(im.resize((res, res), Image.Resampling.LANCZOS, box=box), np.uint8)
+    except (OSError, ValueError, SyntaxError, zipfile.BadZipFile, Image.DecompressionBombError):
+        return None
+
+
+def _load_job(job: tuple[str, str, int, bool]) -> np.ndarray | None:
+    return load_face(*job)
+
+
+def prepare(src: str | os.PathLike, res: int, out: str | os.PathLike, workers: int | None = None,
+            progress: bool = True) -> dict:
+    """Decode every image under `src` at `res` px and write `out` atomically. Returns the manifest."""
+    if res < 8:
+        raise DataError(f"resolution must be >= 8, got {res}")
+    src = str(Path(src).resolve())
+    names = list_sources(src)
+    if not names:
+        raise DataError(f"no .jpg/.png/.webp images found in {src}")
+    workers = workers or os.cpu_count() or 1
+    in_zip = not os.path.isdir(src)
+    jobs = [(src, n, res, in_zip) for n in names]
+    images, skipped = [], []
+    with mp.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(workers) as pool:
+        results = pool.imap(_load_job, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8) or 1)))
+        for name, img in tqdm(zip(names, results), total=len(names), desc=f"prepare {res}px",
+                              unit="img", disable=not progress):
+            (images.append(img) if img is not None else skipped.append(name))
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+        print(f"warning: skipped {len(skipped)} unreadable image(s): {shown}", file=sys.stderr)
+    if not images:
+        raise DataError(f"none of the {len(names)} images in {src} could be decoded")
+    return save_dataset(out, np.stack(images), source=src, skipped=len(skipped))

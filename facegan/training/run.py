@@ -1,0 +1,159 @@
+"""Run folders and the training entry point `train(cfg)`.
+
+A run folder (`runs/00007-lfw32/`) is the unit of training state: config.json (fully
+resolved), preview_z.npy, metrics.jsonl, previews/, checkpoints/ and evolution.gif.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from facegan import fileio
+from facegan.config import Config
+from facegan.errors import ConfigError
+from facegan.training import checkpoints
+
+RUN_PATTERN = re.compile(r"^(\d{5})-")
+
+
+def new_run_dir(root: str | os.PathLike, name: str) -> Path:
+    """Create the next numbered run folder under root: 00000-name, 00001-name, ..."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        numbers = [int(m.group(1)) for p in root.iterdir() if (m := RUN_PATTERN.match(p.name))]
+        path = root / f"{max(numbers, default=-1) + 1:05d}-{name}"
+        try:
+            path.mkdir()  # atomic: a concurrent run that took this number makes us try the next
+            return path
+        except FileExistsError:
+            continue
+
+
+def load_run_config(run_dir: str | os.PathLike) -> Config:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
+    try:
+        return Config.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError:
+        raise ConfigError(f"{path} is not valid JSON") from None
+
+
+def preview_z(cfg: Config) -> np.ndarray:
+    """The run's fixed preview latents, drawn once from its seed."""
+    rng = np.random.default_rng(cfg.train.seed)
+    return rng.standard_normal((cfg.preview.rows * cfg.preview.cols, cfg.model.latent_dim)).astype(np.float32)
+
+
+def _drop_metrics_after(path: Path, epoch: int) -> None:
+    """A run killed between its metrics line and its checkpoint redoes that epoch: drop the line."""
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+        fileio.write_text(path, "".join(ln + "\n" for ln in lines))
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        # All local GPUs, or else every logical CPU device (how the tests run it on 2 CPUs).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
+    return tf.distribute.get_strategy()
+
+
+def use_xla(setting: bool | None) -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU")) if setting is None else setting
+
+
+@contextmanager
+def precision_policy(mixed: bool):
+    """Keras's dtype policy is process-wide: set it for this run only."""
+    import keras
+    import tensorflow as tf
+
+    previous = keras.config.dtype_policy()
+    if mixed:
+        keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    try:
+        yield keras.config.dtype_policy().name
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_dir: str | os.PathLike | None = None,
+          resume: str | os.PathLike | None = None, epochs: int | None = None, verbose: int | str = "auto") -> Path:
+    """Train a new run from `cfg`, or continue the run folder `resume`. Returns the run folder."""
+    import keras
+
+    from facegan.training import callbacks as cb
+    from facegan.training.data import load_training_data, make_dataset
+    from facegan.training.gan import FaceGAN
+    from facegan.training.models import build_discriminator, build_generator
+
+    if resume is not None:
+        run_dir = Path(resume)
+        if not run_dir.is_dir():
+            raise ConfigError(f"resume folder {run_dir} does not exist")
+        cfg = load_run_config(run_dir)
+        if epochs is not None:
+            cfg = cfg.override(train={"epochs": epochs})
+        cfg.validate()
+        ckpt = checkpoints.latest(run_dir / "checkpoints")
+        z_preview = np.load(run_dir / "preview_z.npy")
+    else:
+        cfg.validate()
+        ckpt = None
+        z_preview = preview_z(cfg)
+    images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
+    if resume is None:
+        run_dir = Path(run_dir) if run_dir else new_run_dir(runs_root, cfg.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fileio.write_text(run_dir / "config.json", cfg.to_json())
+        with fileio.atomic_path(run_dir / "preview_z.npy") as tmp:
+            np.save(tmp, z_preview, allow_pickle=False)
+        fileio.write_json(run_dir / "data.json", manifest)
+
+    t = cfg.train
+    keras.utils.set_random_seed(t.seed)
+    strategy = make_strategy(t.strategy)
+    with precision_policy(t.mixed_precision), strategy.scope():
+        generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
+        gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed)
+        g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
+        d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
+        if keras.config.dtype_policy().name == "mixed_float16":
+            g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
+        gan.compile(g_opt, d_opt, jit_compile=use_xla(t.xla))
+        gan.build_optimizers()
+        first_epoch = checkpoints.restore(ckpt, gan)["epoch"] if ckpt else 0
+
+    if resume is not None:
+        _drop_metrics_after(run_dir / "metrics.jsonl", first_epoch)
+    if first_epoch >= t.epochs:
+        print(f"{run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
+        return run_dir
+    ds, steps = make_dataset(images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
+    ctx = cb.RunContext(run_dir=run_dir, epochs=t.epochs, steps_per_epoch=steps, batch_size=t.batch_size,
+                        preview_z=z_preview, rows=cfg.preview.rows, cols=cfg.preview.cols,
+                        margin=cfg.preview.margin, keep_checkpoints=t.keep_checkpoints,
+                        meta={"run": run_dir.name, "config": cfg.name, "data_count": len(images)},
+                        completed_epochs=first_epoch)
+    where = f"resuming {run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run_dir}"
+    print(f"{where}: {len(images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
+          f"{steps} steps/epoch, {strategy.num_replicas_in_sync} replica(s)", flush=True)
+    callbacks = [cb.GracefulInterrupt(ctx), cb.NonFiniteGuard(), cb.EpochReport(ctx),
+                 cb.Previews(ctx, cfg.preview.gif_ms), cb.Checkpointer(ctx)]
+    gan.fit(ds, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
+            verbose=verbose, shuffle=False)
+    return run_dir

@@ -1,0 +1,32 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(epochs: int = 2, **train):
+    """lfw32 on the embedded faces, cut down to seconds on a 2-core CPU."""
+    from facegan.config import PRESETS
+
+    return PRESETS["lfw32"].override(train={"epochs": epochs, "batch_size": 16, **train},
+                                     preview={"rows": 2, "cols": 3, "margin": 2})
+
+
+def run_cli(*args, timeout=300, **kwargs):
+    """Run `facegan ...` in a fresh interpreter, as a user would."""
+    return subprocess.run([sys.executable, "-m", "facegan.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One 2-epoch run on the embedded data, shared by the tests that only read it."""
+    from facegan.training.run import train
+
+    return train(tiny_config(2), run_dir=tmp_path_factory.mktemp("runs") / "00000-lfw32", verbose=0)

@@ -1,0 +1,117 @@
+"""The lecture's networks, the seed -> z -> uint8 path, and the two-tape train step."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facegan.config import ModelConfig
+from facegan.sampling import generate, seed_to_z, to_uint8
+from facegan.training.gan import FaceGAN
+from facegan.training.models import build_discriminator, build_generator
+
+
+@pytest.mark.parametrize("res", [32, 64, 96])
+def test_shapes_and_dtypes(res):
+    cfg = ModelConfig(resolution=res)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    z = np.random.default_rng(0).standard_normal((3, cfg.latent_dim)).astype(np.float32)
+    x = keras.ops.convert_to_numpy(g(z, training=False))
+    assert x.shape == (3, res, res, 3) and x.dtype == np.float32
+    assert -1.0 <= x.min() and x.max() <= 1.0
+    logits = d(x, training=False)
+    assert tuple(logits.shape) == (3, 1) and logits.dtype == "float32"
+
+
+def test_seed_to_z_is_per_seed_and_normal():
+    z = seed_to_z([0, 1, 42], 100).numpy()
+    assert z.shape == (3, 100) and z.dtype == np.float32
+    # A seed's vector does not depend on the batch it is requested in.
+    np.testing.assert_array_equal(seed_to_z([42], 100).numpy()[0], z[2])
+    assert not np.allclose(z[0], z[1])
+    big = seed_to_z(np.arange(200), 100).numpy()
+    assert abs(big.mean()) < 0.05 and abs(big.std() - 1) < 0.05
+
+
+def test_to_uint8_rounds_and_clips():
+    x = np.array([-2.0, -1.0, -0.999, 0.0, 0.5, 1.0, 3.0], np.float32)
+    out = keras.ops.convert_to_numpy(to_uint8(x))
+    assert out.dtype == np.uint8
+    assert out.tolist() == [0, 0, 0, 128, 191, 255, 255]
+
+
+def test_generate_is_deterministic_in_inference_mode():
+    g = build_generator(ModelConfig(resolution=32))
+    z = seed_to_z([3, 4], 100).numpy()
+    a, b = generate(g, z), generate(g, z, batch_size=1)
+    assert a.dtype == np.uint8 and a.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(a, b)
+
+
+def _snapshot(variables):
+    return [np.array(v.numpy()) for v in variables]
+
+
+def test_each_loss_updates_only_its_own_network():
+    """The lecture's central point, asserted directly.
+
+    Adam's first step moves every weight by -lr * sign(gradient). Replaying the step's forward
+    pass from the same RNG state gives the gradients: the generator's change must follow the
+    sign of d g_loss / d G, the discriminator's the sign of d d_loss / d D, and the
+    discriminator must not follow d g_loss / d D (the opposite objective).
+    """
+    cfg = ModelConfig(resolution=32)
+    keras.utils.set_random_seed(1)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    gan = FaceGAN(g, d, seed=5)
+    gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5), jit_compile=False)
+    gan.build_optimizers()
+    real = tf.random.uniform((8, 32, 32, 3), -1, 1, seed=3)
+    all_state = g.variables + d.variables + [gan.z_sampler.state]
+    saved = _snapshot(all_state)
+    g_before, d_before = _snapshot(g.trainable_variables), _snapshot(d.trainable_variables)
+    gan.train_step(real)
+    g_delta = [v.numpy() - b for v, b in zip(g.trainable_variables, g_before)]
+    d_delta = [v.numpy() - b for v, b in zip(d.trainable_variables, d_before)]
+
+    # Replay the same forward pass (same z, same dropout masks) from the saved state.
+    for v, value in zip(all_state, saved):
+        v.assign(value)
+    z = keras.random.normal((8, cfg.latent_dim), seed=gan.z_sampler)
+    with tf.GradientTape(persistent=True) as tape:
+        fake = g(z, training=True)
+        real_logits, fake_logits = d(real, training=True), d(fake, training=True)
+        g_loss = keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.ones_like(fake_logits), fake_logits, True))
+        d_loss = (keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.ones_like(real_logits), real_logits, True))
+                  + keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.zeros_like(fake_logits), fake_logits, True)))
+    grads_g = tape.gradient(g_loss, g.trainable_variables)
+    grads_d = tape.gradient(d_loss, d.trainable_variables)
+    grads_d_from_g_loss = tape.gradient(g_loss, d.trainable_variables)
+
+    def agreement(deltas, grads):
+        deltas = np.concatenate([np.ravel(x) for x in deltas])
+        grads = np.concatenate([np.ravel(x.numpy()) for x in grads])
+        mask = np.abs(grads) > 1e-4 * np.abs(grads).max()
+        return np.mean(np.sign(deltas[mask]) == -np.sign(grads[mask]))
+
+    assert agreement(g_delta, grads_g) > 0.99
+    assert agreement(d_delta, grads_d) > 0.99
+    assert agreement(d_delta, grads_d_from_g_loss) < 0.7
+    assert all(np.abs(x).max() > 0 for x in g_delta) and all(np.abs(x).max() > 0 for x in d_delta)
+
+
+@pytest.mark.parametrize("res", [64, 96])
+def test_fused_upconv_is_the_lecture_generator(res):
+    """The phase-convolution generator computes the lecture's UpSampling2D + Conv2D exactly."""
+    fused = build_generator(ModelConfig(resolution=res))
+    plain = build_generator(ModelConfig(resolution=res, fused_upconv=False))
+    assert [tuple(v.shape) for v in fused.variables] == [tuple(v.shape) for v in plain.variables]
+    for a, b in zip(plain.variables, fused.variables):
+        a.assign(b)
+    z = seed_to_z([1, 2, 3], 100)
+    with tf.GradientTape(persistent=True) as tape:
+        out_f, out_p = fused(z, training=True), plain(z, training=True)
+        loss_f, loss_p = tf.reduce_mean(out_f ** 2), tf.reduce_mean(out_p ** 2)
+    np.testing.assert_allclose(out_f.numpy(), out_p.numpy(), atol=2e-5)
+    for gf, gp in zip(tape.gradient(loss_f, fused.trainable_variables),
+                      tape.gradient(loss_p, plain.trainable_variables)):
+        assert np.linalg.norm(gf.numpy() - gp.numpy()) <= 1e-3 * np.linalg.norm(gp.numpy()) + 1e-7

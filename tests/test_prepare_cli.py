@@ -1,0 +1,132 @@
+"""`facegan prepare` on folders and zips, the cache format, and the CLI's one-line errors."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+from facegan.cli import main
+from facegan.errors import DataError
+from facegan.training.data import load_dataset, save_dataset
+from facegan.training.prepare import prepare
+
+
+def _jpeg_bytes(w, h, mode="RGB", fmt="JPEG", color=(200, 30, 30)):
+    buf = io.BytesIO()
+    im = Image.new("RGB", (w, h), color)
+    im.paste((10, 10, 240), (w // 4, h // 4, w // 2, h // 2))
+    im.convert(mode).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    src = tmp_path / "photos"
+    (src / "nested" / "deeper").mkdir(parents=True)
+    (src / "a.jpg").write_bytes(_jpeg_bytes(178, 218))  # CelebA's aligned size
+    (src / "b.PNG").write_bytes(_jpeg_bytes(80, 60, "RGBA", "PNG"))
+    (src / "nested" / "c.jpeg").write_bytes(_jpeg_bytes(50, 90, "L"))
+    (src / "nested" / "deeper" / "d.jpg").write_bytes(_jpeg_bytes(120, 120, "CMYK"))
+    (src / "nested" / "e.webp").write_bytes(_jpeg_bytes(64, 64, fmt="WEBP"))
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def test_prepare_folder(photo_folder, tmp_path):
+    out = tmp_path / "faces32.npz"
+    manifest = prepare(photo_folder, 32, out, workers=2, progress=False)
+    images, stored = load_dataset(out)
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
+    assert stored == manifest and manifest["count"] == 5 and manifest["skipped"] == 0
+    assert manifest["resolution"] == 32 and len(manifest["sha256"]) == 64
+    # The CelebA-shaped red photo with a blue square keeps both colours after crop and resize.
+    a = images[0].reshape(-1, 3)
+    assert (a[:, 0] > 150).any() and (a[:, 2] > 150).any()
+
+
+def test_prepare_celeba_style_zip_with_corrupt_file(tmp_path, capsys):
+    archive = tmp_path / "img_align_celeba.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(4):
+            zf.writestr(f"img_align_celeba/{i + 1:06d}.jpg", _jpeg_bytes(178, 218))
+        zf.writestr("img_align_celeba/000005.jpg", _jpeg_bytes(178, 218)[:300])  # truncated
+        zf.writestr("__MACOSX/img_align_celeba/._000001.jpg", b"resource fork")
+    out = tmp_path / "celeba.npz"
+    manifest = prepare(archive, 64, out, workers=2, progress=False)
+    assert manifest["count"] == 4 and manifest["skipped"] == 1
+    assert "000005.jpg" in capsys.readouterr().err
+    assert load_dataset(out)[0].shape == (4, 64, 64, 3)
+
+
+def test_prepare_no_usable_images(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="could be decoded"):
+        prepare(tmp_path, 32, tmp_path / "out.npz", workers=1, progress=False)
+    assert not (tmp_path / "out.npz").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no .jpg"):
+        prepare(tmp_path / "empty", 32, tmp_path / "out.npz", workers=1, progress=False)
+    with pytest.raises(DataError, match="neither a folder nor a .zip"):
+        prepare(tmp_path / "bad.jpg", 32, tmp_path / "out.npz", workers=1, progress=False)
+
+
+def test_corrupt_cache_detected(tmp_path):
+    path = tmp_path / "c.npz"
+    save_dataset(path, np.zeros((3, 32, 32, 3), np.uint8), source="test")
+    data = dict(np.load(path))
+    data["images"] = data["images"] + 1
+    np.savez(path, **data)
+    with pytest.raises(DataError, match="hash"):
+        load_dataset(path)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="corrupt"):
+        load_dataset(path)
+
+
+def _one_line_error(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        raise SystemExit(main(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2, err
+    assert len(err) == 1 and "error" in err[0] and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_cli_errors(capsys, tmp_path):
+    assert "multiple of 32" in _one_line_error(capsys, ["train", "--res", "48"])
+    assert "batch size" in _one_line_error(capsys, ["train", "--batch-size", "0"])
+    assert "does not exist" in _one_line_error(capsys, ["train", "--data", str(tmp_path / "none.npz")])
+    assert "does not exist" in _one_line_error(capsys, ["train", "--resume", str(tmp_path / "nope")])
+    assert "only --epochs" in _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--res", "64"])
+    assert "seed" in _one_line_error(capsys, ["sample", "--run", str(tmp_path), "--seeds", "x", "--out", "o"])
+    assert "not a run folder" in _one_line_error(capsys, ["sample", "--run", str(tmp_path), "--seeds", "1",
+                                                          "--out", str(tmp_path / "o")])
+    assert "does not exist" in _one_line_error(capsys, ["prepare", "--src", str(tmp_path / "x"), "--out", "o.npz"])
+    assert "unrecognized" in _one_line_error(capsys, ["train", "--bogus"])
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 broken")
+    assert "corrupt" in _one_line_error(capsys, ["train", "--data", str(corrupt), "--run-dir", str(tmp_path / "r")])
+
+
+def test_help_shows_examples():
+    for cmd in ([], ["prepare"], ["train"], ["sample"]):
+        res = run_cli(*cmd, "--help")
+        assert res.returncode == 0 and "examples:" in res.stdout and "facegan " in res.stdout
+
+
+@pytest.mark.slow
+def test_sample_writes_seed_pngs(trained_run, tmp_path):
+    from facegan.images import load_png
+
+    res = run_cli("sample", "--run", trained_run, "--seeds", "0,1,4-6", "--out", tmp_path, "--grid")
+    assert res.returncode == 0, res.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["grid.png", "seed0000.png", "seed0001.png", "seed0004.png", "seed0005.png", "seed0006.png"]
+    a, b = load_png(tmp_path / "seed0004.png"), load_png(tmp_path / "seed0005.png")
+    assert a.shape == (32, 32, 3) and not np.array_equal(a, b)
+    again = tmp_path / "again"
+    assert run_cli("sample", "--run", trained_run, "--seeds", "5", "--out", again).returncode == 0
+    np.testing.assert_array_equal(load_png(again / "seed0005.png"), b)
