@@ -81,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="output folder for seed0000.png ...")
     m.add_argument("--grid", action="store_true", help="also write grid.png")
     m.add_argument("--checkpoint", help="a specific checkpoint file (default: the latest)")
+    e = sub.add_parser("export", help="write a run's generator as a versioned SavedModel", **_examples("""
+        facegan export --run runs/00000-lfw32
+        facegan export --run runs/00000-lfw32 --base-path models --name facegan --version 7
+        facegan export --run runs/00000-lfw32 --checkpoint runs/00000-lfw32/checkpoints/ckpt-0150.npz
+        saved_model_cli show --dir models/facegan/1 --all
+    """))
+    e.add_argument("--run", required=True, help="run folder")
+    e.add_argument("--checkpoint", help="a specific checkpoint file (default: the latest)")
+    e.add_argument("--base-path", default="models", help="TF Serving's base folder (default models/)")
+    e.add_argument("--name", default="facegan", help="model name (default facegan)")
+    e.add_argument("--version", help="version number (default: highest existing + 1)")
     return p
 
 

@@ -65,6 +65,25 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # the SavedModel is always a TensorFlow graph
+    version = None
+    if args.version is not None:
+        if not args.version.isdigit() or int(args.version) < 1:
+            raise UsageError(f"--version must be a positive integer, got {args.version!r}")
+        version = int(args.version)
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        raise UsageError(f"checkpoint {args.checkpoint} does not exist")
+    from facegan.export.writer import export as run_export
+
+    path = run_export(args.run, args.base_path, args.name, version, args.checkpoint)
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    print(f"exported {path} ({size / 1e6:.1f} MB); TF Serving config: {Path(args.base_path) / 'models.config'}")
+    return 0
+
+
 def sample(args: argparse.Namespace) -> int:
     from facegan import images
     from facegan.sampling import generate, seed_to_z

@@ -1,0 +1,1 @@
+"""Export: the generator as a versioned SavedModel that TensorFlow Serving hosts as-is."""

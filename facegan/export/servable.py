@@ -1,0 +1,35 @@
+"""The exported graph: a trained generator behind two named serving signatures.
+
+`serving_default`: z float32 [-1, latent_dim] -> images uint8 [-1, H, W, 3]
+`from_seed`:       seed int64 [-1] -> images uint8 [-1, H, W, 3], z float32 [-1, latent_dim]
+
+Both trace facegan's own `seed_to_z` and `to_uint8`, so the graph reproduces `facegan sample`.
+Keras's ExportArchive tracks the model's variables as TensorFlow checkpoint objects, which is
+what TF Serving's C++ loader restores (a plain tf.Module attribute does not track Keras 3
+variables that way, and the C++ loader then finds them uninitialised).
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from facegan.sampling import seed_to_z, to_uint8
+
+
+
+def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
+    latent_dim = int(generator.input_shape[-1])
+
+    def serving_default(z):
+        return {"images": to_uint8(generator(z, training=False))}
+
+    def from_seed(seed):
+        z = seed_to_z(seed, latent_dim)
+        return {"images": to_uint8(generator(z, training=False)), "z": z}
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+    archive.add_endpoint("from_seed", from_seed, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+    return archive

@@ -1,0 +1,47 @@
+"""Files TensorFlow Serving reads next to a model: warm-up records and models.config."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from facegan import fileio
+
+
+def write_warmup(path: Path, model_name: str, latent_dim: int) -> None:
+    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TFRecord)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    inputs = {
+        "serving_default": {"z": tf.make_tensor_proto(np.zeros((1, latent_dim), np.float32))},
+        "from_seed": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, tensors in inputs.items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+            for key, proto in tensors.items():
+                request.inputs[key].CopyFrom(proto)
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def update_models_config(config_path: Path, name: str, base_path: str | os.PathLike) -> None:
+    """Add or replace `name` in TF Serving's model_config_list text file (written atomically)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    if config_path.is_file():
+        text_format.Parse(config_path.read_text(), config)
+    entries = config.model_config_list.config
+    entry = next((c for c in entries if c.name == name), None) or entries.add()
+    entry.name = name
+    entry.base_path = str(Path(base_path).resolve())
+    entry.model_platform = "tensorflow"
+    if not entry.HasField("model_version_policy"):
+        entry.model_version_policy.latest.num_versions = 1
+    fileio.write_text(config_path, text_format.MessageToString(config))

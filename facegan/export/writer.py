@@ -1,0 +1,108 @@
+"""`facegan export`: a run's generator -> `<base>/<name>/<version>/`, atomically.
+
+The SavedModel is built in a sibling folder whose name is not a number (TF Serving ignores
+those) and renamed into place only when complete, so a server polling the base path never
+sees a half-written version. On any failure the temporary folder is removed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from facegan import __version__
+from facegan.errors import UsageError
+from facegan.export.serving_files import update_models_config, write_warmup
+
+
+def existing_versions(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from facegan.sampling import SEED_TO_Z_ALGORITHM
+
+    metrics_path = run_dir / "metrics.jsonl"
+    lines = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
+    data_path = run_dir / "data.json"
+    data = json.loads(data_path.read_text()) if data_path.is_file() else {}
+    return {
+        "format": "facegan-model-card/1",
+        "version": version,
+        "latent_dim": cfg.model.latent_dim,
+        "latent_distribution": "normal(0,1)",
+        "resolution": cfg.model.resolution,
+        "channels": cfg.model.channels,
+        "seed_to_z": SEED_TO_Z_ALGORITHM,
+        "signatures": {
+            "serving_default": {"inputs": {"z": ["float32", [-1, cfg.model.latent_dim]]},
+                                "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]]}},
+            "from_seed": {"inputs": {"seed": ["int64", [-1]]},
+                          "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]],
+                                      "z": ["float32", [-1, cfg.model.latent_dim]]}},
+        },
+        "run": run_dir.name,
+        "epochs_trained": ckpt_meta.get("epoch"),
+        "data": {"name": cfg.data.path or "embedded:lfw", "count": data.get("count"), "sha256": data.get("sha256")},
+        "last_metrics": json.loads(lines[-1]) if lines else None,
+        "config": cfg.to_dict(),
+        "versions": {"facegan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def export(run_dir: str | os.PathLike, base_path: str | os.PathLike = "models", name: str = "facegan",
+           version: int | None = None, checkpoint: str | os.PathLike | None = None) -> Path:
+    """Export the run's generator; returns the new version folder."""
+    from facegan.export.servable import build_archive
+    from facegan.training import checkpoints
+    from facegan.training.models import build_generator
+    from facegan.training.run import load_run_config
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    ckpt = Path(checkpoint) if checkpoint else checkpoints.latest(run_dir / "checkpoints")
+    if ckpt is None:
+        raise UsageError(f"run {run_dir} has no checkpoint to export")
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise UsageError(f"model name {name!r} may only use letters, digits, '-', '_' and '.'")
+    generator = build_generator(cfg.model)
+    meta = checkpoints.restore_generator(ckpt, generator)  # a bad checkpoint fails before anything is written
+    model_dir = Path(base_path) / name
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.TemporaryFile(dir=model_dir)
+        probe.close()
+    except OSError as e:
+        raise UsageError(f"cannot write to {model_dir}: {e.strerror}") from None
+    if version is None:
+        version = max(existing_versions(model_dir), default=0) + 1
+    if version < 1:
+        raise UsageError(f"version must be a positive integer, got {version}")
+    final = model_dir / str(version)
+    if final.exists():
+        raise UsageError(f"version {version} already exists at {final}; versions are never overwritten")
+
+    staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read it
+        build_archive(generator).write_out(str(staging), verbose=False)
+        (staging / "assets").mkdir(exist_ok=True)
+        extra = staging / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / "facegan.json").write_text(json.dumps(model_card(cfg, run_dir, meta, version), indent=2) + "\n")
+        write_warmup(extra / "tf_serving_warmup_requests", name, cfg.model.latent_dim)
+        os.rename(staging, final)  # fails rather than replace if `final` appeared meanwhile
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    update_models_config(Path(base_path) / "models.config", name, model_dir)
+    return final

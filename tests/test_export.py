@@ -1,0 +1,141 @@
+"""`facegan export`: layout, signatures, portability to TF Serving's loader, equality with facegan."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli
+from facegan.export.writer import export
+from facegan.sampling import generate, seed_to_z
+from facegan.training import checkpoints
+from facegan.training.models import build_generator
+from facegan.training.run import load_run_config
+
+pytestmark = pytest.mark.slow
+
+FORBIDDEN_OPS = {"XlaCallModule", "PyFunc", "PyFuncStateless", "EagerPyFunc"}
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    base = tmp_path_factory.mktemp("models")
+    return trained_run, base, export(trained_run, base, "facegan")
+
+
+@pytest.fixture(scope="module")
+def reference_generator(trained_run):
+    g = build_generator(load_run_config(trained_run).model)
+    checkpoints.restore_generator(checkpoints.latest(trained_run / "checkpoints"), g)
+    return g
+
+
+def test_layout_card_warmup_and_config(exported):
+    run, base, v1 = exported
+    assert v1 == base / "facegan" / "1"
+    for name in ("saved_model.pb", "variables", "assets", "assets.extra"):
+        assert (v1 / name).exists(), name
+    card = json.loads((v1 / "assets.extra" / "facegan.json").read_text())
+    assert card["latent_dim"] == 100 and card["resolution"] == 32 and card["latent_distribution"] == "normal(0,1)"
+    assert card["run"] == run.name and card["epochs_trained"] == 2 and card["data"]["count"] == 100
+    assert card["last_metrics"]["epoch"] == 2 and "philox" in card["seed_to_z"]
+    assert set(card["versions"]) == {"facegan", "tensorflow", "keras"}
+
+    from tensorflow_serving.apis import prediction_log_pb2
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in
+            tf.data.TFRecordDataset(str(v1 / "assets.extra" / "tf_serving_warmup_requests"))]
+    assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == ["from_seed", "serving_default"]
+
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+    config = text_format.Parse((base / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    (entry,) = config.model_config_list.config
+    assert entry.name == "facegan" and entry.model_platform == "tensorflow"
+    assert Path(entry.base_path) == (base / "facegan").resolve()
+
+
+def test_second_export_is_version_2(exported):
+    run, base, _ = exported
+    v2 = export(run, base, "facegan")
+    assert v2.name == "2" and (v2 / "saved_model.pb").is_file()
+    assert not [p for p in (base / "facegan").iterdir() if not p.name.isdigit()]  # no staging left
+    config = (base / "models.config").read_text()
+    assert config.count('name: "facegan"') == 1
+
+
+def _all_ops(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+    sm = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
+    graph = sm.meta_graphs[0].graph_def
+    ops = {n.op for n in graph.node}
+    for fn in graph.library.function:
+        ops |= {n.op for n in fn.node_def}
+    return ops
+
+
+def test_only_standard_kernels(exported):
+    from tensorflow.python.framework import op_def_registry
+    ops = _all_ops(exported[2])
+    assert "StatelessRandomNormalV2" in ops  # seed_to_z is inside the graph
+    assert not ops & FORBIDDEN_OPS
+    assert [op for op in ops if op_def_registry.get(op) is None] == []
+
+
+def test_cpp_loader_like_tf_serving(exported, reference_generator):
+    path = str(exported[2])
+    z = seed_to_z([11, 12, 13], 100).numpy()
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+        default, by_seed = meta.signature_def["serving_default"], meta.signature_def["from_seed"]
+        assert default.method_name == by_seed.method_name == "tensorflow/serving/predict"
+        images = sess.run(default.outputs["images"].name, {default.inputs["z"].name: z})
+        seeded, seeded_z = sess.run([by_seed.outputs["images"].name, by_seed.outputs["z"].name],
+                                    {by_seed.inputs["seed"].name: np.array([11, 12, 13], np.int64)})
+    assert images.dtype == np.uint8 and images.shape == (3, 32, 32, 3)
+    expected = generate(reference_generator, z)
+    assert np.abs(images.astype(int) - expected).max() <= 1
+    np.testing.assert_allclose(seeded_z, z, rtol=1e-6)
+    assert np.abs(seeded.astype(int) - expected).max() <= 1
+
+
+def test_tf_saved_model_load_and_batch_sizes(exported, reference_generator):
+    loaded = tf.saved_model.load(str(exported[2]))
+    for n in (1, 5, 64):
+        out = loaded.signatures["from_seed"](seed=tf.range(n, dtype=tf.int64))
+        assert out["images"].shape == (n, 32, 32, 3) and out["z"].shape == (n, 100)
+    z = np.random.default_rng(1).standard_normal((4, 100)).astype(np.float32)
+    images = loaded.signatures["serving_default"](z=tf.constant(z))["images"].numpy()
+    assert np.abs(images.astype(int) - generate(reference_generator, z)).max() <= 1
+
+
+def test_from_seed_equals_facegan_sample(exported, tmp_path):
+    from facegan.images import load_png
+    run, _, path = exported
+    assert run_cli("sample", "--run", run, "--seeds", "3,9", "--out", tmp_path).returncode == 0
+    out = tf.saved_model.load(str(path)).signatures["from_seed"](seed=tf.constant([3, 9], tf.int64))
+    for i, seed in enumerate((3, 9)):
+        diff = np.abs(out["images"].numpy()[i].astype(int) - load_png(tmp_path / f"seed{seed:04d}.png"))
+        assert diff.max() <= 1
+
+
+def test_export_errors(exported, tmp_path):
+    run, base, _ = exported
+    before = sorted(p.name for p in (base / "facegan").iterdir())
+
+    def fails(*args):
+        res = run_cli("export", "--run", run, *args)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        return lines[-1]
+
+    assert "already exists" in fails("--base-path", base, "--version", "1")
+    assert "positive integer" in fails("--base-path", base, "--version", "two")
+    assert "does not exist" in fails("--base-path", base, "--checkpoint", tmp_path / "missing.npz")
+    corrupt = tmp_path / "ckpt-0009.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really")
+    assert "corrupt" in fails("--base-path", base, "--checkpoint", corrupt)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert "cannot write" in fails("--base-path", blocker / "models")
+    assert sorted(p.name for p in (base / "facegan").iterdir()) == before
