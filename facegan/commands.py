@@ -71,7 +71,7 @@ def export(args: argparse.Namespace) -> int:
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the SavedModel is always a TensorFlow graph
     version = None
     if args.version is not None:
-        if not args.version.isdigit() or int(args.version) < 1:
+        if not args.version.isdigit():  # the writer rejects 0
             raise UsageError(f"--version must be a positive integer, got {args.version!r}")
         version = int(args.version)
     if args.checkpoint and not Path(args.checkpoint).is_file():

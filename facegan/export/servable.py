@@ -16,7 +16,6 @@ import tensorflow as tf
 from facegan.sampling import seed_to_z, to_uint8
 
 
-
 def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
     latent_dim = int(generator.input_shape[-1])
 

@@ -29,6 +29,7 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
     import tensorflow as tf
 
     from facegan.sampling import SEED_TO_Z_ALGORITHM
+    from facegan.training.data import EMBEDDED
 
     metrics_path = run_dir / "metrics.jsonl"
     lines = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
@@ -51,7 +52,7 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
         },
         "run": run_dir.name,
         "epochs_trained": ckpt_meta.get("epoch"),
-        "data": {"name": cfg.data.path or "embedded:lfw", "count": data.get("count"), "sha256": data.get("sha256")},
+        "data": {"name": cfg.data.path or EMBEDDED, "count": data.get("count"), "sha256": data.get("sha256")},
         "last_metrics": json.loads(lines[-1]) if lines else None,
         "config": cfg.to_dict(),
         "versions": {"facegan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
