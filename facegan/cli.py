@@ -92,6 +92,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--base-path", default="models", help="TF Serving's base folder (default models/)")
     e.add_argument("--name", default="facegan", help="model name (default facegan)")
     e.add_argument("--version", help="version number (default: highest existing + 1)")
+
+    v = sub.add_parser("serve", help="serve exported models over TensorFlow Serving's gRPC API", **_examples("""
+        facegan serve --model-base-path models/facegan --model-name facegan --port 8500
+        facegan serve --model-config-file models/models.config --host 0.0.0.0
+        facegan serve --model-base-path models/facegan --enable-batching --batching-parameters-file deploy/batching_parameters.txt
+        facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
+    """))
+    src = v.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model-base-path", help="folder of numbered versions, e.g. models/facegan")
+    src.add_argument("--model-config-file", help="TF Serving model_config_list text file, e.g. models/models.config")
+    v.add_argument("--model-name", default="facegan", help="name clients ask for (with --model-base-path)")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all interfaces)")
+    v.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500, 0: any free port)")
+    v.add_argument("--file-system-poll-wait-seconds", type=float, default=1.0, metavar="S",
+                   help="how often to look for new or removed versions (default 1, 0: never)")
+    v.add_argument("--max-batch", type=int, default=64, help="largest batch one request may ask for (default 64)")
+    v.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one model call")
+    v.add_argument("--batching-parameters-file", help="TF Serving BatchingParameters text file (implies batching)")
+    v.add_argument("--typed-fields", action="store_true",
+                   help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)")
+    v.add_argument("--ssl-cert", help="PEM certificate chain: serve TLS (with --ssl-key)")
+    v.add_argument("--ssl-key", help="PEM private key for --ssl-cert")
+    v.add_argument("--monitoring-port", type=int, help="expose Prometheus metrics at :PORT/metrics")
+
+    g = sub.add_parser("generate", help="write faces for seeds, fetched from a gRPC server", **_examples("""
+        facegan generate --server localhost:8500 --seeds 0-15 --out faces --grid
+        facegan generate --server localhost:8500 --seeds 0,1,4-6 --out faces --truncation 0.7
+        facegan generate --server serving.example.com:443 --tls --seeds 7 --out faces --version 3
+    """))
+    g.add_argument("--server", default="localhost:8500", help="host:port of facegan serve or TF Serving")
+    g.add_argument("--model", default="facegan", help="model name (default facegan)")
+    g.add_argument("--seeds", required=True, help='seed list, e.g. "0-15" or "0,1,4-6"')
+    g.add_argument("--out", required=True, help="output folder for seed0000.png ...")
+    g.add_argument("--grid", action="store_true", help="also write grid.png")
+    g.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="scale each z by PSI in [0, 1]: less variety, fewer broken faces (default 1)")
+    g.add_argument("--version", type=int, help="pin a model version (default: the server's latest)")
+    g.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    g.add_argument("--tls", nargs="?", const=True, metavar="CA_PEM",
+                   help="use TLS, trusting the system roots or the given CA certificate")
     return p
 
 

@@ -5,8 +5,9 @@ import argparse
 from pathlib import Path
 
 from facegan.errors import NonFiniteLossError, UsageError
+from facegan.serving.status import ServingError
 
-RUN_ERRORS = (NonFiniteLossError,)
+RUN_ERRORS = (NonFiniteLossError, ServingError)
 
 
 def _seeds(text: str) -> list[int]:
@@ -103,4 +104,68 @@ def sample(args: argparse.Namespace) -> int:
     if args.grid:
         images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
     print(f"wrote {len(paths)} faces to {args.out} from {Path(ckpt).name} (epoch {meta['epoch']})")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import logging
+    from pathlib import Path
+
+    from facegan.serving.batching import BatchingOptions, parse_batching_parameters
+    from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
+
+    if not 0 <= args.port <= 65535 or (args.monitoring_port is not None and not 0 <= args.monitoring_port <= 65535):
+        raise UsageError("ports must be in 0..65535")
+    if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
+        raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
+    if bool(args.ssl_cert) != bool(args.ssl_key):
+        raise UsageError("TLS needs both --ssl-cert and --ssl-key")
+    batching = None
+    if args.batching_parameters_file:
+        try:
+            batching = parse_batching_parameters(Path(args.batching_parameters_file).read_text())
+        except OSError as e:
+            raise UsageError(f"cannot read {args.batching_parameters_file}: {e.strerror}") from None
+        except ValueError as e:
+            raise UsageError(f"{args.batching_parameters_file}: {e}") from None
+    elif args.enable_batching:
+        batching = BatchingOptions()
+    if args.model_config_file:
+        sources = sources_from_config_file(args.model_config_file)
+    else:
+        sources = [ModelSource(args.model_name, Path(args.model_base_path))]
+    check_sources(sources)
+    from facegan.serving.server import ServerOptions, serve as run_serve  # loads TensorFlow: after validation
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = ServerOptions(host=args.host, port=args.port, poll_wait_s=args.file_system_poll_wait_seconds,
+                            max_batch=args.max_batch, batching=batching, typed_fields=args.typed_fields,
+                            ssl_cert=args.ssl_cert, ssl_key=args.ssl_key, monitoring_port=args.monitoring_port)
+    return run_serve(sources, options)
+
+
+def generate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from facegan import images
+    from facegan.serving.client import FaceClient
+
+    seeds = _seeds(args.seeds)
+    if not 0.0 <= args.truncation <= 1.0:
+        raise UsageError(f"--truncation must be in [0, 1], got {args.truncation}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    if isinstance(args.tls, str) and not Path(args.tls).is_file():
+        raise UsageError(f"CA certificate {args.tls} does not exist")
+    batch = 64  # facegan serve's default --max-batch; TF Serving accepts it too
+    with FaceClient(args.server, args.model, timeout=args.timeout, tls=args.tls, version=args.version) as client:
+        faces = []
+        for i in range(0, len(seeds), batch):
+            chunk, z = client.from_seeds(seeds[i : i + batch])
+            faces.append(chunk if args.truncation == 1.0 else client.generate(args.truncation * z))
+    faces = np.concatenate(faces)
+    paths = images.save_batch(args.out, seeds, faces)
+    if args.grid:
+        images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
+    print(f"wrote {len(paths)} faces ({faces.shape[1]}px) to {args.out} from {args.server}")
     return 0

@@ -30,3 +30,20 @@ def trained_run(tmp_path_factory):
     from facegan.training.run import train
 
     return train(tiny_config(2), run_dir=tmp_path_factory.mktemp("runs") / "00000-lfw32", verbose=0)
+
+
+@pytest.fixture(scope="session")
+def model_dir(trained_run, tmp_path_factory):
+    """`<base>/facegan` holding version 1, exported from the shared run; tests copy it to change it."""
+    from facegan.export.writer import export
+
+    return export(trained_run, tmp_path_factory.mktemp("models"), "facegan").parent
+
+
+def start_server(base_path, **options):
+    """An in-process `facegan serve` on a free localhost port (real gRPC sockets)."""
+    from facegan.serving.manager import ModelSource
+    from facegan.serving.server import Server, ServerOptions
+
+    sources = options.pop("sources", None) or [ModelSource("facegan", Path(base_path))]
+    return Server(sources, ServerOptions(port=0, **options)).start()

@@ -1,6 +1,5 @@
 """`facegan prepare` on folders and zips, the cache format, and the CLI's one-line errors."""
 import io
-import json
 import zipfile
 
 import numpy as np

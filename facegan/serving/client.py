@@ -1,0 +1,146 @@
+"""FaceClient: faces from a TF Serving-compatible gRPC server (`facegan serve` or tensorflow/serving).
+
+Needs only grpcio, protobuf and NumPy: importing it does not load TensorFlow.
+
+    client = FaceClient("localhost:8500")
+    faces, z = client.from_seeds([0, 1, 2])     # uint8 [3, H, W, 3], float32 [3, latent_dim]
+    faces = client.generate(0.7 * z)            # the same seeds, truncated
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from facegan.serving import protocol
+from facegan.serving.status import ServingError
+from facegan.serving.tensors import TensorError, dtype_name, from_numpy, shape_of, to_numpy
+
+STATES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str  # AVAILABLE, LOADING, UNLOADING, END, ...
+    error: str  # why a version ended, if it failed
+
+
+class FaceClient:
+    """One channel to one model. `version` or `label` pins requests; otherwise the server's latest.
+
+    tls: None (plain), True (TLS with the system's root certificates) or a CA certificate path.
+    Every call has `timeout` seconds in total; UNAVAILABLE is retried with exponential backoff
+    up to `retries` times within that budget. Failures raise ServingError (code + message).
+    """
+
+    def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls: bool | str | None = None,
+                 version: int | None = None, label: str | None = None, retries: int = 3):
+        if version is not None and label:
+            raise ValueError("pin a version or a label, not both")
+        self.address, self.model, self.timeout, self.retries = address, model, timeout, retries
+        self.version, self.label = version, label
+        if tls:
+            roots = None if tls is True else Path(tls).read_bytes()
+            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options=protocol.GRPC_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(address, options=protocol.GRPC_OPTIONS)
+        self._tensor = protocol.message("tensorflow.TensorProto")
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method: str, request, response_name: str):
+        rpc = self._channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=protocol.message(response_name).FromString)
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(self.retries + 1):
+            try:
+                return rpc(request, timeout=max(deadline - time.monotonic(), 0.001))
+            except grpc.RpcError as e:
+                backoff = 0.1 * 2**attempt
+                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries or time.monotonic() + backoff >= deadline:
+                    raise ServingError(e.code(), f"{self.address}: {e.details()}") from None
+                time.sleep(backoff)
+
+    def _spec(self, message, signature: str = ""):
+        spec = message.model_spec
+        spec.name = self.model
+        if signature:
+            spec.signature_name = signature
+        if self.version is not None:
+            spec.version.value = self.version
+        elif self.label:
+            spec.version_label = self.label
+        return message
+
+    def predict(self, signature: str, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        request = self._spec(protocol.message("tensorflow.serving.PredictRequest")(), signature)
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(from_numpy(value, self._tensor))
+        request.output_filter.extend(outputs)
+        response = self._call(protocol.PREDICT, request, "tensorflow.serving.PredictResponse")
+        try:
+            return {key: to_numpy(proto) for key, proto in response.outputs.items()}
+        except TensorError as e:
+            raise ServingError(grpc.StatusCode.INTERNAL, f"{self.address}: bad response tensor: {e}") from None
+
+    def generate(self, z) -> np.ndarray:
+        """Faces for latent vectors z [N, latent_dim] (the serving_default signature)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        return self.predict("serving_default", {"z": z}, ("images",))["images"]
+
+    def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
+        """Faces and their z for integer seeds (the from_seed signature: the same z as `facegan sample`)."""
+        out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
+        return out["images"], out["z"]
+
+    def metadata(self) -> dict:
+        """{"version": N, "signatures": {name: {"inputs"|"outputs": {alias: (dtype, shape)}}}}."""
+        request = self._spec(protocol.message("tensorflow.serving.GetModelMetadataRequest")())
+        request.metadata_field.append("signature_def")
+        response = self._call(protocol.GET_MODEL_METADATA, request, "tensorflow.serving.GetModelMetadataResponse")
+        signature_map = protocol.message("tensorflow.serving.SignatureDefMap")()
+        if not response.metadata["signature_def"].Unpack(signature_map):
+            raise ServingError(grpc.StatusCode.INTERNAL, f"{self.address}: metadata is not a SignatureDefMap")
+
+        def tensors(infos):
+            return {k: (dtype_name(v.dtype), shape_of(v)) for k, v in sorted(infos.items())}
+
+        return {"version": response.model_spec.version.value,
+                "signatures": {name: {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)}
+                               for name, sig in sorted(signature_map.signature_def.items()) if not name.startswith("__")}}
+
+    def status(self) -> list[VersionStatus]:
+        request = self._spec(protocol.message("tensorflow.serving.GetModelStatusRequest")())
+        response = self._call(protocol.GET_MODEL_STATUS, request, "tensorflow.serving.GetModelStatusResponse")
+        return [VersionStatus(s.version, STATES.get(s.state, str(s.state)), s.status.error_message)
+                for s in response.model_version_status]
+
+    def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
+        """Poll GetModelStatus until a version is AVAILABLE (works with TF Serving too)."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                versions = self.status()
+                if any(v.state == "AVAILABLE" for v in versions):
+                    return versions
+            except ServingError as e:
+                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                if time.monotonic() > end:
+                    raise
+            if time.monotonic() > end:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available")
+            time.sleep(0.2)

@@ -1,0 +1,117 @@
+"""`facegan serve`: TF Serving's gRPC API in front of the ModelManager, with health, TLS and metrics."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from facegan.errors import UsageError
+from facegan.serving.batching import BatchingOptions
+from facegan.serving.manager import ModelManager
+from facegan.serving.model_config import ModelSource, check_sources
+from facegan.serving.metrics import ServerMetrics
+from facegan.serving.protocol import GRPC_OPTIONS, PREDICTION_SERVICE
+from facegan.serving.servable import Servable
+from facegan.serving.service import ModelService, PredictionService
+
+log = logging.getLogger("facegan.serve")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"  # "0.0.0.0" to accept connections from other machines / containers
+    port: int = 8500  # 0 picks a free port
+    poll_wait_s: float = 1.0  # how often base paths are scanned for new or removed versions; 0: never
+    max_batch: int = 64  # rows per request
+    batching: BatchingOptions | None = None  # None: every request is its own model call
+    typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
+    ssl_cert: str | None = None  # PEM certificate chain; with ssl_key turns on TLS
+    ssl_key: str | None = None
+    monitoring_port: int | None = None  # Prometheus /metrics on this port
+    workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
+
+
+class Server:
+    """Start with `start()`; `stop(grace)` refuses new calls and lets running ones finish."""
+
+    def __init__(self, sources: list[ModelSource], options: ServerOptions = ServerOptions()):
+        check_sources(sources)
+        self.options = options
+        self.metrics = ServerMetrics()
+        self.health = health.HealthServicer()
+        self.manager = ModelManager(sources, self._load, on_change=self._changed)
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
+                                 options=GRPC_OPTIONS)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.manager, self.metrics, options.max_batch, options.typed_fields), self._grpc)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        address = f"{options.host}:{options.port}"
+        if options.ssl_cert or options.ssl_key:
+            try:
+                pair = (Path(options.ssl_key).read_bytes(), Path(options.ssl_cert).read_bytes())
+            except (OSError, TypeError) as e:
+                raise UsageError(f"TLS needs both --ssl-cert and --ssl-key as readable PEM files ({e})") from None
+            self.port = self._grpc.add_secure_port(address, grpc.ssl_server_credentials([pair]))
+        else:
+            self.port = self._grpc.add_insecure_port(address)
+        if not self.port:
+            raise UsageError(f"cannot listen on {address} (in use or not a local address)")
+        self.monitoring_port = None
+
+    def _load(self, name: str, version: int, path: Path) -> Servable:
+        batch_size = self.metrics.batch_size.labels(name, str(version))
+        servable = Servable(name, version, path, on_call=batch_size.observe, batching=self.options.batching)
+        try:
+            warmed = servable.warm_up()
+        except BaseException:
+            servable.close()
+            raise
+        log.info("%s version %d: replayed %d warm-up requests", name, version, warmed)
+        return servable
+
+    def _changed(self) -> None:
+        available = self.manager.available()
+        self.metrics.set_available(available)
+        status = health_pb2.HealthCheckResponse.SERVING if any(available.values()) else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", PREDICTION_SERVICE):
+            self.health.set(service, status)
+
+    def start(self) -> "Server":
+        self._changed()
+        self.manager.poll()  # the first versions load before the port opens, as in TF Serving
+        self._grpc.start()
+        self.manager.start_polling(self.options.poll_wait_s)
+        if self.options.monitoring_port is not None:
+            self.monitoring_port = self.metrics.serve_http(self.options.monitoring_port, self.options.host)
+        return self
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self._grpc.stop(grace_s).wait()
+        self.manager.close()
+        self.metrics.close()
+
+
+def serve(sources: list[ModelSource], options: ServerOptions) -> int:
+    """Run until SIGTERM or Ctrl-C, then drain in-flight requests and return 0."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = Server(sources, options).start()
+    scheme = "TLS" if options.ssl_cert else "insecure"
+    print(f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models "
+          + ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
+          + (f"; metrics on :{server.monitoring_port}/metrics" if server.monitoring_port else ""), flush=True)
+    stop.wait()
+    log.info("shutting down: draining in-flight requests")
+    server.stop()
+    log.info("stopped")
+    return 0

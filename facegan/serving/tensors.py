@@ -1,0 +1,80 @@
+"""NumPy <-> TensorProto without TensorFlow (works with the official or the light message classes).
+
+TF Serving may answer with either encoding: `tensor_content` (raw little-endian bytes) or the
+typed repeated fields (`float_val`, `int_val`, ...), which is what it fills by default. Both
+decode here, with TensorFlow's rule that a single typed value fills the whole shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# DataType enum values from tensorflow/core/framework/types.proto, with the typed field each uses.
+DTYPES = {
+    1: (np.float32, "float_val"),   # DT_FLOAT
+    2: (np.float64, "double_val"),  # DT_DOUBLE
+    3: (np.int32, "int_val"),       # DT_INT32
+    4: (np.uint8, "int_val"),       # DT_UINT8
+    5: (np.int16, "int_val"),       # DT_INT16
+    6: (np.int8, "int_val"),        # DT_INT8
+    9: (np.int64, "int64_val"),     # DT_INT64
+    10: (np.bool_, "bool_val"),     # DT_BOOL
+    17: (np.uint16, "int_val"),     # DT_UINT16
+    22: (np.uint32, "uint32_val"),  # DT_UINT32
+    23: (np.uint64, "uint64_val"),  # DT_UINT64
+}
+DTYPE_ENUM = {np.dtype(t): enum for enum, (t, _) in DTYPES.items()}
+DTYPE_NAMES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 9: "int64",
+               10: "bool", 17: "uint16", 22: "uint32", 23: "uint64"}
+
+
+class TensorError(ValueError):
+    """A TensorProto that cannot be decoded (unsupported dtype, wrong number of values, ...)."""
+
+
+def dtype_name(enum: int) -> str:
+    return DTYPE_NAMES.get(enum, f"DataType {enum}")
+
+
+def shape_of(proto) -> list[int]:
+    return [d.size for d in proto.tensor_shape.dim]
+
+
+def to_numpy(proto) -> np.ndarray:
+    if proto.dtype not in DTYPES:
+        raise TensorError(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
+    if proto.tensor_shape.unknown_rank:
+        raise TensorError("tensor has unknown rank")
+    dtype, field = DTYPES[proto.dtype]
+    shape = shape_of(proto)
+    if any(d < 0 for d in shape):
+        raise TensorError(f"tensor shape {shape} has a negative dimension")
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content:
+        data = np.frombuffer(proto.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
+        if data.size != count:
+            raise TensorError(f"tensor_content holds {data.size} values, shape {shape} needs {count}")
+        return data.astype(dtype, copy=False).reshape(shape)
+    values = getattr(proto, field)
+    if len(values) == count:
+        return np.asarray(values, dtype=dtype).reshape(shape)
+    if len(values) == 1:  # TensorFlow's convention: one value fills the tensor
+        return np.full(shape, values[0], dtype=dtype)
+    if count == 0 and len(values) == 0:
+        return np.zeros(shape, dtype)
+    raise TensorError(f"tensor has {len(values)} {field} values, shape {shape} needs {count}")
+
+
+def from_numpy(array, proto_class, typed_fields: bool = False):
+    """Encode as `tensor_content` (compact, the default) or as typed fields like TF Serving's default."""
+    array = np.asarray(array)
+    enum = DTYPE_ENUM.get(array.dtype)
+    if enum is None:
+        raise TensorError(f"unsupported array dtype {array.dtype}")
+    proto = proto_class(dtype=enum)
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    if typed_fields:
+        getattr(proto, DTYPES[enum][1]).extend(array.ravel().tolist())
+    else:
+        proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return proto

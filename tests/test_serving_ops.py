@@ -1,0 +1,222 @@
+"""Operating `facegan serve`: hot swaps under load, broken versions, batching, TLS, deadlines, the CLIs."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli, start_server
+from facegan.serving.batching import BatchingOptions
+from facegan.serving.client import FaceClient
+from facegan.serving.status import ServingError
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout=30):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def add_version(model_dir, version):
+    """Publish a copy of version 1 the way `facegan export` does: build aside, then rename."""
+    staging = model_dir / f".export-{version}-test"
+    shutil.copytree(model_dir / "1", staging)
+    os.rename(staging, model_dir / str(version))
+
+
+def test_hot_swap_under_load_fails_no_request(model_dir, tmp_path):
+    models = tmp_path / "facegan"
+    shutil.copytree(model_dir, models)
+    server = start_server(models, poll_wait_s=0.1)
+    address = f"127.0.0.1:{server.port}"
+    seen, failures, stop = [], [], threading.Event()
+
+    def hammer():
+        with FaceClient(address, retries=0) as c:
+            while not stop.is_set():
+                try:
+                    faces, _ = c.from_seeds([1, 2])
+                    seen.append(c.metadata()["version"])
+                    assert faces.shape == (2, 32, 32, 3)
+                except Exception as e:  # noqa: BLE001 - recorded, and fails the test below
+                    failures.append(e)
+                    stop.set()
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(seen) > 20)
+        add_version(models, 2)
+        wait_for(lambda: [s.version for s in FaceClient(address).status()] == [2])
+        count_at_swap = len(seen)
+        wait_for(lambda: len(seen) > count_at_swap + 20)
+        shutil.rmtree(models / "2")  # a removed version is unloaded; latest-1 falls back to 1
+        wait_for(lambda: [(s.version, s.state) for s in FaceClient(address).status()] == [(1, "AVAILABLE")])
+        count_at_removal = len(seen)
+        wait_for(lambda: len(seen) > count_at_removal + 20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        server.stop(1)
+    assert failures == []
+    assert 1 in seen and 2 in seen and seen[-1] == 1
+
+
+def test_corrupt_version_is_skipped(model_dir, tmp_path, caplog):
+    models = tmp_path / "facegan"
+    shutil.copytree(model_dir, models)
+    (models / "5").mkdir()
+    (models / "5" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    server = start_server(models, poll_wait_s=0)
+    try:
+        with FaceClient(f"127.0.0.1:{server.port}") as c:
+            status = {s.version: s for s in c.status()}
+            assert status[5].state == "END" and status[5].error
+            assert status[1].state == "AVAILABLE"
+            assert c.metadata()["version"] == 1 and c.from_seeds([0])[0].shape == (1, 32, 32, 3)
+    finally:
+        server.stop(1)
+    assert any("failed to load facegan version 5" in r.message for r in caplog.records)
+
+
+def _metric(port, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_batching_merges_concurrent_calls(model_dir):
+    options = BatchingOptions(max_batch_size=16, batch_timeout_micros=200_000, num_batch_threads=1)
+    server = start_server(model_dir, batching=options, monitoring_port=0)
+    try:
+        address = f"127.0.0.1:{server.port}"
+        with FaceClient(address) as c:
+            expected, _ = c.from_seeds(list(range(16)))
+        calls_before = _metric(server.monitoring_port, "facegan_model_batch_size_count")
+        results = {}
+
+        def one(seed):
+            with FaceClient(address) as c:
+                results[seed] = c.from_seeds([seed])[0][0]
+
+        threads = [threading.Thread(target=one, args=(s,)) for s in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        calls = _metric(server.monitoring_port, "facegan_model_batch_size_count") - calls_before
+        assert 1 <= calls <= 4, calls  # 16 requests, a handful of model calls
+        for seed in range(16):  # each request got its own rows back
+            np.testing.assert_array_equal(results[seed], expected[seed])
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.monitoring_port}/metrics", timeout=5).read().decode()
+        assert 'facegan_model_version_available{model="facegan",version="1"} 1.0' in text
+        assert 'facegan_requests_total{code="OK",method="Predict",model="facegan"}' in text
+    finally:
+        server.stop(1)
+
+
+def test_deadline_is_respected(model_dir):
+    server = start_server(model_dir, batching=BatchingOptions(max_batch_size=64, batch_timeout_micros=3_000_000))
+    try:
+        with FaceClient(f"127.0.0.1:{server.port}", timeout=0.3) as c:
+            start = time.monotonic()
+            with pytest.raises(ServingError) as e:
+                c.from_seeds([1])
+            assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() - start < 2
+    finally:
+        server.stop(5)
+
+
+def test_tls_round_trip(model_dir, tmp_path):
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = start_server(model_dir, ssl_cert=str(cert), ssl_key=str(key))
+    try:
+        with FaceClient(f"localhost:{server.port}", tls=str(cert)) as c:
+            assert c.from_seeds([0])[0].shape == (1, 32, 32, 3)
+        with FaceClient(f"localhost:{server.port}", retries=0, timeout=3) as plain:
+            with pytest.raises(ServingError) as e:
+                plain.status()
+            assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        server.stop(1)
+
+
+def test_generate_cli_writes_faces(model_dir, tmp_path):
+    from facegan.images import load_png
+
+    server = start_server(model_dir)
+    address = f"127.0.0.1:{server.port}"
+    try:
+        r = run_cli("generate", "--server", address, "--seeds", "0,1,4-6", "--out", tmp_path / "a", "--grid")
+        assert r.returncode == 0, r.stderr
+        assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+            "grid.png", "seed0000.png", "seed0001.png", "seed0004.png", "seed0005.png", "seed0006.png"]
+        r = run_cli("generate", "--server", address, "--seeds", "4", "--out", tmp_path / "b", "--truncation", "0.5")
+        assert r.returncode == 0, r.stderr
+        with FaceClient(address) as c:
+            faces, z = c.from_seeds([4])
+            np.testing.assert_array_equal(load_png(tmp_path / "a" / "seed0004.png"), faces[0])
+            np.testing.assert_array_equal(load_png(tmp_path / "b" / "seed0004.png"), c.generate(0.5 * z)[0])
+        assert not np.array_equal(load_png(tmp_path / "b" / "seed0004.png"), faces[0])
+    finally:
+        server.stop(1)
+    r = run_cli("generate", "--server", address, "--seeds", "1", "--out", tmp_path / "c", "--timeout", "2")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "UNAVAILABLE" in r.stderr
+    for bad in (["--truncation", "1.5"], ["--seeds", "x"]):
+        r = run_cli("generate", "--seeds", "1", "--out", tmp_path / "d", *bad)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
+    proc = subprocess.Popen([sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0",
+                             "--batching-parameters-file", params], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, proc.stderr.read() if not line else line
+        address = line.split("listening on ")[1].split()[0]
+        results = []
+
+        def one(seed):  # waits ~1.5 s in the batch queue, so it is in flight at SIGTERM
+            with FaceClient(address, timeout=20) as c:
+                results.append(c.from_seeds([seed])[0].shape)
+
+        threads = [threading.Thread(target=one, args=(s,)) for s in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join()
+        assert proc.wait(timeout=60) == 0
+        assert results == [(1, 32, 32, 3)] * 4
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model-base-path", "/nonexistent/facegan"], "does not exist"),
+    (["--model-config-file", "/nonexistent.config"], "cannot read"),
+    (["--model-base-path", ".", "--batching-parameters-file", "pyproject.toml"], "batching parameters"),
+    (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
+    (["--model-base-path", ".", "--port", "70000"], "ports"),
+])
+def test_serve_cli_bad_input(args, words):
+    r = run_cli("serve", *args, timeout=60)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
