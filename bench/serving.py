@@ -1,0 +1,132 @@
+"""Serving latency and throughput: `facegan serve` over gRPC vs calling the SavedModel in-process.
+
+One run, one machine, the same exported version for every figure:
+  1. batch 1 and 16, one client, sequential calls: p50/p99 latency and images/s, in-process
+     (`tf.saved_model.load(...).signatures["serving_default"]`) and through `facegan serve`;
+     server overhead = served p50 / in-process p50 - 1 (target at batch 16: <= 10%);
+  2. 32 concurrent clients asking for one face each, with batching (deploy/batching_parameters.txt)
+     and without: images/s (target: batching >= 3x).
+The server runs in its own process, as in production.
+
+    python bench/serving.py --model-dir models/facegan      # after scripts/quickstart
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from facegan.serving.client import FaceClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_pair(a, b, n: int) -> tuple[np.ndarray, np.ndarray]:
+    a(), b()  # warm
+    times = np.zeros((2, n))
+    for i in range(n):
+        for j, fn in enumerate((a, b)):
+            t = time.perf_counter()
+            fn()
+            times[j, i] = time.perf_counter() - t
+    return times[0], times[1]
+
+
+def start_server(model_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(model_dir),
+                             "--port", "0", "--file-system-poll-wait-seconds", "0", *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        sys.exit(f"facegan serve did not start: {line!r}")
+    return proc, line.split("listening on ")[1].split()[0]
+
+
+def concurrent_throughput(address: str, latent_dim: int, clients: int, seconds: float) -> float:
+    counts = [0] * clients
+    stop = threading.Event()
+
+    def run(i):
+        with FaceClient(address, timeout=30) as c:
+            z = np.random.default_rng(i).standard_normal((1, latent_dim)).astype(np.float32)
+            while not stop.is_set():
+                c.generate(z)
+                counts[i] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # ramp up
+    start, before = time.perf_counter(), sum(counts)
+    time.sleep(seconds)
+    done = sum(counts) - before
+    elapsed = time.perf_counter() - start
+    stop.set()
+    for t in threads:
+        t.join()
+    return done / elapsed
+
+
+def row(name, times, batch):
+    p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+    print(f"| {name:<28} | {batch:>5} | {p50:8.2f} | {p99:8.2f} | {batch / np.median(times):9.1f} |")
+    return np.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default="models/facegan", help="base path with numbered versions")
+    p.add_argument("--calls", type=int, default=200, help="sequential calls per latency figure")
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
+    p.add_argument("--batching-parameters-file", default=str(ROOT / "deploy/batching_parameters.txt"))
+    args = p.parse_args()
+    model_dir = Path(args.model_dir)
+    versions = sorted(int(v.name) for v in model_dir.glob("[0-9]*"))
+    if not versions:
+        sys.exit(f"no exported versions in {model_dir}: run scripts/quickstart (or facegan export) first")
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(model_dir / str(versions[-1]))).signatures["serving_default"]
+    latent_dim = int(fn.structured_input_signature[1]["z"].shape[-1])
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, TF {tf.__version__}; "
+          f"model {model_dir}/{versions[-1]}")
+    print("| path                         | batch | p50 (ms) | p99 (ms) | images/s |\n|---|---|---|---|---|")
+    medians = {}
+    proc, address = start_server(model_dir)
+    try:
+        with FaceClient(address, timeout=30) as client:
+            for batch in (1, 16):  # alternate the two paths call by call, so both see the same machine state
+                z = np.random.default_rng(batch).standard_normal((batch, latent_dim)).astype(np.float32)
+                local, served = timed_pair(lambda: fn(z=tf.constant(z))["images"].numpy(), lambda: client.generate(z), args.calls)
+                medians["local", batch] = row("in-process SavedModel", local, batch)
+                medians["served", batch] = row("facegan serve (gRPC)", served, batch)
+        unbatched = concurrent_throughput(address, latent_dim, args.clients, args.seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+    proc, address = start_server(model_dir, "--batching-parameters-file", args.batching_parameters_file)
+    try:
+        batched = concurrent_throughput(address, latent_dim, args.clients, args.seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+    for batch in (1, 16):
+        print(f"server overhead at batch {batch}: {medians['served', batch] / medians['local', batch] - 1:+.1%} of in-process p50")
+    print(f"{args.clients} concurrent 1-face clients: {unbatched:.1f} images/s unbatched, {batched:.1f} batched "
+          f"({batched / unbatched:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
