@@ -132,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     g.add_argument("--tls", nargs="?", const=True, metavar="CA_PEM",
                    help="use TLS, trusting the system roots or the given CA certificate")
+
+    d = sub.add_parser("demo", help="the Gradio web app, talking to a gRPC server", **_examples("""
+        facegan demo --server localhost:8500
+        facegan demo --server localhost:8500 --model facegan --host 0.0.0.0 --port 7860
+        facegan demo --server serving.example.com:443 --tls ca.pem
+    """))
+    d.add_argument("--server", default="localhost:8500", help="host:port of facegan serve or TF Serving")
+    d.add_argument("--model", default="facegan", help="model name (default facegan)")
+    d.add_argument("--host", default="127.0.0.1", help="address the web app binds (0.0.0.0: all interfaces)")
+    d.add_argument("--port", type=int, default=7860, help="web port (default 7860)")
+    d.add_argument("--timeout", type=float, default=10.0, help="seconds per gRPC request (default 10)")
+    d.add_argument("--tls", nargs="?", const=True, metavar="CA_PEM",
+                   help="use TLS, trusting the system roots or the given CA certificate")
+
+    st = sub.add_parser("status", help="the versions a gRPC server holds for a model", **_examples("""
+        facegan status --server localhost:8500
+        facegan status --server localhost:8500 --wait 60    # until a version is AVAILABLE
+    """))
+    st.add_argument("--server", default="localhost:8500", help="host:port of facegan serve or TF Serving")
+    st.add_argument("--model", default="facegan", help="model name (default facegan)")
+    st.add_argument("--wait", type=float, default=0, metavar="S", help="wait up to S seconds for an AVAILABLE version")
+    st.add_argument("--tls", nargs="?", const=True, metavar="CA_PEM", help="use TLS")
     return p
 
 

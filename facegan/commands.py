@@ -155,10 +155,8 @@ def generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--truncation must be in [0, 1], got {args.truncation}")
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")
-    if isinstance(args.tls, str) and not Path(args.tls).is_file():
-        raise UsageError(f"CA certificate {args.tls} does not exist")
     batch = 64  # facegan serve's default --max-batch; TF Serving accepts it too
-    with FaceClient(args.server, args.model, timeout=args.timeout, tls=args.tls, version=args.version) as client:
+    with FaceClient(args.server, args.model, timeout=args.timeout, tls=_tls(args.tls), version=args.version) as client:
         faces = []
         for i in range(0, len(seeds), batch):
             chunk, z = client.from_seeds(seeds[i : i + batch])
@@ -169,3 +167,36 @@ def generate(args: argparse.Namespace) -> int:
         images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
     print(f"wrote {len(paths)} faces ({faces.shape[1]}px) to {args.out} from {args.server}")
     return 0
+
+
+def _tls(value):
+    if isinstance(value, str) and not Path(value).is_file():
+        raise UsageError(f"CA certificate {value} does not exist")
+    return value
+
+
+def demo(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535 or args.timeout <= 0:
+        raise UsageError("--port must be in 1..65535 and --timeout > 0")
+    from facegan.demo.app import build_app, launch
+    from facegan.demo.faces import FaceSource
+
+    app = build_app(FaceSource(args.server, args.model, args.timeout, _tls(args.tls)))
+    print(f"facegan demo: http://{args.host}:{args.port} (faces from {args.model} at {args.server}; Ctrl-C stops)", flush=True)
+    try:
+        launch(app, args.host, args.port)
+    except OSError as e:
+        raise UsageError(f"cannot serve the demo on {args.host}:{args.port}: {e}") from None
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    from facegan.serving.client import FaceClient
+
+    if args.wait < 0:
+        raise UsageError("--wait must be >= 0")
+    with FaceClient(args.server, args.model, tls=_tls(args.tls)) as client:
+        versions = client.wait_until_available(args.wait) if args.wait else client.status()
+    for v in versions:
+        print(f"{args.model} version {v.version}: {v.state}" + (f" ({v.error})" if v.error else ""))
+    return 0 if any(v.state == "AVAILABLE" for v in versions) else 1

@@ -34,6 +34,11 @@ def auto_grid(images: np.ndarray, margin: int = 4) -> np.ndarray:
     return grid(images, int(np.ceil(n / cols)), cols, margin)
 
 
+def enlarge(images: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of NHWC images: every pixel becomes a factor x factor block."""
+    return np.repeat(np.repeat(np.asarray(images), factor, axis=1), factor, axis=2)
+
+
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         Image.fromarray(np.asarray(image, np.uint8)).save(tmp, format="PNG")

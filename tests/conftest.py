@@ -46,4 +46,4 @@ def start_server(base_path, **options):
     from facegan.serving.server import Server, ServerOptions
 
     sources = options.pop("sources", None) or [ModelSource("facegan", Path(base_path))]
-    return Server(sources, ServerOptions(port=0, **options)).start()
+    return Server(sources, ServerOptions(**{"port": 0, **options})).start()

@@ -45,9 +45,9 @@ class FaceClient:
         self.version, self.label = version, label
         if tls:
             roots = None if tls is True else Path(tls).read_bytes()
-            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options=protocol.GRPC_OPTIONS)
+            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options=protocol.CLIENT_OPTIONS)
         else:
-            self._channel = grpc.insecure_channel(address, options=protocol.GRPC_OPTIONS)
+            self._channel = grpc.insecure_channel(address, options=protocol.CLIENT_OPTIONS)
         self._tensor = protocol.message("tensorflow.TensorProto")
 
     def close(self) -> None:

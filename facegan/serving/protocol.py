@@ -29,6 +29,10 @@ DEFAULT_PORT = 8500
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+# A client whose server went away reconnects within ~2 s of its return (gRPC's default backoff
+# grows to 2 minutes, which would leave the demo broken long after the server is back).
+CLIENT_OPTIONS = GRPC_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                                 ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
 def official_descriptor_set() -> bytes:

@@ -1,0 +1,159 @@
+"""The Gradio 6 Blocks app of `facegan demo`. Handlers only translate between widgets and FaceSource."""
+from __future__ import annotations
+
+import functools
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the demo must work offline
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from facegan import images  # noqa: E402
+from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource  # noqa: E402
+from facegan.seeds import MAX_SEED  # noqa: E402
+
+LATEST = "latest"
+QUEUE_SIZE = 32  # requests waiting beyond this are turned away, so a burst can't pile up on the server
+CONCURRENCY = 4  # requests sent to the gRPC server at once
+THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no web-font downloads
+CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"  # 32 px faces, enlarged crisply
+
+
+def _version(choice) -> int | None:
+    return None if choice in (None, "", LATEST) else int(choice)
+
+
+def _status(faces: Faces, source: FaceSource, started: float) -> str:
+    return (f"{len(faces.images)} faces from **{source.model}** version {faces.version} at `{source.address}` "
+            f"in {time.perf_counter() - started:.2f} s")
+
+
+def _display_scale(faces: Faces) -> int:
+    """Strip and GIF show small faces at >= 128 px (the gallery enlarges its images by itself)."""
+    return max(1, 128 // faces.images.shape[1])
+
+
+def _gallery(faces: Faces) -> list[tuple[np.ndarray, str]]:
+    return list(zip(faces.images, faces.captions))
+
+
+def _handler(fn):
+    """DemoError -> gr.Error: a readable message in the page; the app keeps running."""
+    @functools.wraps(fn)  # keeps the parameter names for the API page and gradio_client
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except DemoError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+    return wrapper
+
+
+def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
+    out = Path(out_dir or tempfile.mkdtemp(prefix="facegan-demo-"))
+
+    def save(name: str, faces: Faces, suffix: str = ".png") -> str:
+        path = out / f"{name}-{time.time_ns()}{suffix}"
+        if suffix == ".gif":
+            images.save_gif(path, list(images.enlarge(faces.images, _display_scale(faces))), ms_per_frame=120)
+        else:
+            images.save_png(path, images.auto_grid(faces.images))
+        return str(path)
+
+    @_handler
+    def generate(seed, count, truncation, version):
+        started = time.perf_counter()
+        faces = source.seeds(seed, count, truncation, _version(version))
+        return _gallery(faces), save("faces", faces), _status(faces, source, started)
+
+    @_handler
+    def interpolate(seed_a, seed_b, steps, version):
+        started = time.perf_counter()
+        faces = source.interpolate(seed_a, seed_b, steps, _version(version))
+        strip = images.grid(images.enlarge(faces.images, _display_scale(faces)), 1, len(faces.images), margin=2)
+        return strip, save("interpolation", faces, ".gif"), _status(faces, source, started)
+
+    @_handler
+    def explore(seed, dim, lo, hi, steps, version):
+        started = time.perf_counter()
+        faces = source.explore(seed, dim, lo, hi, steps, _version(version))
+        return _gallery(faces), _status(faces, source, started)
+
+    def model_info():
+        """The Model tab; a failure is shown in the panel itself (it also runs when the page loads)."""
+        try:
+            info = source.model_info()
+        except DemoError as e:
+            return f"**Server** `{source.address}` · **model** `{source.model}`\n\n⚠️ {e}", gr.Dropdown()
+        rows = "\n".join(f"| {v.version} | {v.state} | {v.error or ''} |" for v in info["versions"])
+        sigs = "\n".join(f"| `{name}` | {_tensors(s['inputs'])} | {_tensors(s['outputs'])} |"
+                         for name, s in info["signatures"].items())
+        text = (f"**Server** `{source.address}` · **model** `{source.model}` · latest version **{info['version']}**\n\n"
+                f"| version | state | error |\n|---|---|---|\n{rows}\n\n"
+                f"| signature | inputs | outputs |\n|---|---|---|\n{sigs}")
+        choices = [LATEST] + [str(v.version) for v in info["versions"] if v.state == "AVAILABLE"]
+        return text, gr.Dropdown(choices=choices)
+
+    def random_seed():
+        return random.SystemRandom().randint(0, MAX_SEED)
+
+    with gr.Blocks(title="facegan") as app:
+        gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving gRPC server.")
+        with gr.Tab("Generate"):
+            with gr.Row():
+                seed = gr.Number(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
+                dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
+                count = gr.Slider(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
+                truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
+            go = gr.Button("Generate", variant="primary", elem_id="generate")
+            status = gr.Markdown(elem_id="status")
+            gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
+            grid_file = gr.File(label="grid as PNG")
+        with gr.Tab("Interpolate"):
+            with gr.Row():
+                seed_a = gr.Number(value=0, label="from seed")
+                seed_b = gr.Number(value=1, label="to seed")
+                steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps")
+            go_interp = gr.Button("Interpolate", variant="primary")
+            interp_status = gr.Markdown()
+            strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
+            gif = gr.Image(label="as a GIF", type="filepath", elem_id="gif")
+        with gr.Tab("Explore z"):
+            gr.Markdown("Change one number of the seed vector and watch what it controls (the lecture's experiment).")
+            with gr.Row():
+                ex_seed = gr.Number(value=0, label="seed")
+                dim = gr.Number(value=0, label="dimension (0 … latent_dim − 1)")
+                lo = gr.Number(value=-3.0, label="from")
+                hi = gr.Number(value=3.0, label="to")
+                ex_steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps")
+            go_explore = gr.Button("Explore", variant="primary")
+            ex_status = gr.Markdown()
+            ex_gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
+        with gr.Tab("Model"):
+            info = gr.Markdown()
+            version = gr.Dropdown([LATEST], value=LATEST, label="pin requests to version", allow_custom_value=False)
+            refresh = gr.Button("Refresh")
+
+        go.click(generate, [seed, count, truncation, version], [gallery, grid_file, status], api_name="generate")
+        dice.click(random_seed, None, seed, api_name="random_seed").then(
+            generate, [seed, count, truncation, version], [gallery, grid_file, status], api_visibility="private")
+        go_interp.click(interpolate, [seed_a, seed_b, steps, version], [strip, gif, interp_status], api_name="interpolate")
+        go_explore.click(explore, [ex_seed, dim, lo, hi, ex_steps, version], [ex_gallery, ex_status], api_name="explore")
+        refresh.click(model_info, None, [info, version], api_name="model_info")
+        app.load(model_info, None, [info, version], api_visibility="private")
+    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return app
+
+
+def _tensors(spec: dict) -> str:
+    return ", ".join(f"{k}: {dtype} {shape}" for k, (dtype, shape) in spec.items())
+
+
+def launch(app: gr.Blocks, host: str, port: int, **kwargs) -> None:
+    """Serve the app (blocking unless prevent_thread_lock=True) with facegan's look."""
+    theme = gr.themes.Soft(font=THEME_FONTS, font_mono=["ui-monospace", "monospace"])
+    app.launch(server_name=host, server_port=port, theme=theme, css=CSS, quiet=True, **kwargs)

@@ -1,0 +1,139 @@
+"""What the demo asks the server for, and how it checks its inputs (no Gradio, no TensorFlow).
+
+Every face comes from the gRPC server: `from_seed` for seeds, `serving_default` for z vectors
+the demo computes (interpolations, edits), so the page works the same against `facegan serve`
+or the official TensorFlow Serving.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from facegan.seeds import MAX_SEED
+from facegan.serving.client import FaceClient
+from facegan.serving.status import ServingError
+
+MAX_FACES = 16
+MAX_STEPS = 32
+
+
+class DemoError(ValueError):
+    """A message for the page: bad input, or the server could not answer."""
+
+
+def whole_number(value, name: str, lo: int, hi: int) -> int:
+    """An int in lo..hi, or a DemoError that says what was wrong."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DemoError(f"{name} must be a whole number, got {value!r}") from None
+    if not np.isfinite(number) or not number.is_integer():
+        raise DemoError(f"{name} must be a whole number, got {value!r}")
+    if not lo <= number <= hi:
+        raise DemoError(f"{name} must be between {lo} and {hi}, got {int(number)}")
+    return int(number)
+
+
+def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation, which keeps Gaussian z at a typical norm (a straight line dips)."""
+    t = np.asarray(t, np.float64)[:, None]
+    a, b = z0.astype(np.float64), z1.astype(np.float64)
+    cos = np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel: any path is as good; use the straight one
+        out = (1 - t) * a + t * b
+    else:
+        out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    out[t[:, 0] == 0], out[t[:, 0] == 1] = a, b  # the ends are exactly the two seeds' z
+    return out.astype(np.float32)
+
+
+def readable(error: ServingError, address: str, model: str) -> str:
+    if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return (f"The face server at {address} is not answering ({error.code.name}). Is `facegan serve` "
+                "(or TensorFlow Serving) running? This page works again as soon as it is back.")
+    if error.code == grpc.StatusCode.NOT_FOUND:
+        return f"The server has no such model or version: {error.message}. Pick another version under Model."
+    return f"The server refused the request ({error.code.name}): {error.message}"
+
+
+@dataclass(frozen=True)
+class Faces:
+    images: np.ndarray  # uint8 [N, H, W, 3]
+    captions: list[str]
+    version: int  # the model version that answered
+
+
+class FaceSource:
+    """One FaceClient per pinned version (gRPC channels are thread-safe and reconnect on their own)."""
+
+    def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls=None):
+        self.address, self.model, self.timeout, self.tls = address, model, timeout, tls
+        self._clients: dict[int | None, FaceClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, version: int | None = None) -> FaceClient:
+        with self._lock:
+            if version not in self._clients:
+                self._clients[version] = FaceClient(self.address, self.model, self.timeout, self.tls, version=version)
+            return self._clients[version]
+
+    def _ask(self, fn):
+        try:
+            return fn()
+        except ServingError as e:
+            raise DemoError(readable(e, self.address, self.model)) from None
+
+    def _version(self, version):
+        return self._ask(lambda: self.client(version).metadata()["version"]) if version is None else version
+
+    def seeds(self, seed, count, truncation=1.0, version=None) -> Faces:
+        seed = whole_number(seed, "seed", 0, MAX_SEED)
+        count = whole_number(count, "count", 1, MAX_FACES)
+        psi = float(truncation)
+        if not 0.0 <= psi <= 1.0:
+            raise DemoError(f"truncation must be between 0 and 1, got {truncation}")
+        seeds = [s for s in range(seed, seed + count) if s <= MAX_SEED]
+        client = self.client(version)
+        images, z = self._ask(lambda: client.from_seeds(seeds))
+        if psi != 1.0:
+            images = self._ask(lambda: client.generate(psi * z))
+        return Faces(images, [f"seed {s}" for s in seeds], self._version(version))
+
+    def interpolate(self, seed_a, seed_b, steps, version=None) -> Faces:
+        a = whole_number(seed_a, "first seed", 0, MAX_SEED)
+        b = whole_number(seed_b, "second seed", 0, MAX_SEED)
+        steps = whole_number(steps, "steps", 2, MAX_STEPS)
+        client = self.client(version)
+        _, z = self._ask(lambda: client.from_seeds([a, b]))
+        t = np.linspace(0.0, 1.0, steps)
+        images = self._ask(lambda: client.generate(slerp(z[0], z[1], t)))
+        return Faces(images, [f"t = {x:.2f}" for x in t], self._version(version))
+
+    def explore(self, seed, dim, lo, hi, steps, version=None) -> Faces:
+        seed = whole_number(seed, "seed", 0, MAX_SEED)
+        steps = whole_number(steps, "steps", 2, MAX_STEPS)
+        try:
+            lo, hi = float(lo), float(hi)
+        except (TypeError, ValueError):
+            raise DemoError("the range must be two numbers") from None
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi or max(abs(lo), abs(hi)) > 10:
+            raise DemoError(f"the range must satisfy -10 <= from < to <= 10, got {lo} .. {hi}")
+        client = self.client(version)
+        _, z = self._ask(lambda: client.from_seeds([seed]))
+        dim = whole_number(dim, "dimension", 0, z.shape[1] - 1)
+        values = np.linspace(lo, hi, steps, dtype=np.float32)
+        edited = np.repeat(z, steps, axis=0)
+        edited[:, dim] = values
+        images = self._ask(lambda: client.generate(edited))
+        return Faces(images, [f"z[{dim}] = {v:+.2f}" for v in values], self._version(version))
+
+    def model_info(self) -> dict:
+        """Versions with their state, and the signatures of the latest version."""
+        client = self.client(None)
+        versions = self._ask(client.status)
+        meta = self._ask(client.metadata)
+        return {"versions": versions, "version": meta["version"], "signatures": meta["signatures"]}

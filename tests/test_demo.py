@@ -1,0 +1,200 @@
+"""`facegan demo` end to end: gradio_client and a real browser against a real `facegan serve`."""
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import start_server
+from facegan.images import load_png
+from facegan.serving.client import FaceClient
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """A facegan serve that can be stopped and restarted on its port, and the demo in front of it."""
+
+    def __init__(self, model_dir, tmp):
+        from facegan.demo.app import build_app, launch
+        from facegan.demo.faces import FaceSource
+
+        self.model_dir, self.grpc_port = model_dir, free_port()
+        self.start_server()
+        self.address = f"127.0.0.1:{self.grpc_port}"
+        self.app = build_app(FaceSource(self.address, timeout=3), out_dir=str(tmp))
+        launch(self.app, "127.0.0.1", free_port(), prevent_thread_lock=True)
+        self.url = self.app.local_url
+
+    def start_server(self):
+        self.server = start_server(self.model_dir, port=self.grpc_port)
+
+    def close(self):
+        self.app.close()
+        self.server.stop(1)
+
+
+@pytest.fixture(scope="module")
+def stack(model_dir, tmp_path_factory):
+    s = Stack(model_dir, tmp_path_factory.mktemp("demo"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    from gradio_client import Client
+
+    return Client(stack.url, verbose=False)
+
+
+def gallery_images(gallery):
+    return [np.asarray(Image.open(item["image"]).convert("RGB")) for item in gallery]
+
+
+def test_generate_is_deterministic_and_fetched_from_the_server(client, stack):
+    gallery, grid, status = client.predict(10, 4, 1.0, "latest", api_name="/generate")
+    again, _, _ = client.predict(10, 4, 1.0, "latest", api_name="/generate")
+    assert [open(a["image"], "rb").read() for a in gallery] == [open(b["image"], "rb").read() for b in again]
+    assert [item["caption"] for item in gallery] == ["seed 10", "seed 11", "seed 12", "seed 13"]
+    faces = gallery_images(gallery)
+    with FaceClient(stack.address) as c:
+        expected, _ = c.from_seeds([10, 11, 12, 13])
+    np.testing.assert_array_equal(np.stack(faces), expected)
+    shifted, _, _ = client.predict(11, 2, 1.0, "latest", api_name="/generate")
+    np.testing.assert_array_equal(gallery_images(shifted)[0], faces[1])  # seed s+1 is the next face
+    assert not np.array_equal(faces[0], faces[1])
+    assert load_png(grid).shape == (2 * 32 + 3 * 4, 2 * 32 + 3 * 4, 3)
+    assert "4 faces from **facegan** version 1" in status
+
+
+def test_truncation_scales_z(client):
+    zero, _, _ = client.predict(3, 3, 0.0, "latest", api_name="/generate")
+    faces = gallery_images(zero)
+    assert all(np.array_equal(f, faces[0]) for f in faces)  # psi 0: every seed becomes z = 0
+    half, _, _ = client.predict(3, 1, 0.5, "latest", api_name="/generate")
+    full, _, _ = client.predict(3, 1, 1.0, "latest", api_name="/generate")
+    assert not np.array_equal(gallery_images(half)[0], gallery_images(full)[0])
+
+
+def test_interpolation_ends_are_the_two_seeds(client, stack):
+    strip, gif, status = client.predict(5, 9, 6, "latest", api_name="/interpolate")
+    strip = load_png(strip)  # six faces shown at 128 px (each pixel a 4x4 block), 2 px apart
+    assert strip.shape == (128 + 4, 6 * (128 + 2) + 2, 3)
+    frames = [strip[2:130:4, 2 + i * 130 : 130 + i * 130 : 4] for i in range(6)]
+    with FaceClient(stack.address) as c:
+        ends, _ = c.from_seeds([5, 9])
+    np.testing.assert_array_equal(frames[0], ends[0])
+    np.testing.assert_array_equal(frames[-1], ends[1])
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 6
+    assert "6 faces" in status
+
+
+def test_explore_changes_one_number(client):
+    gallery, status = client.predict(7, 42, -2.0, 2.0, 5, "latest", api_name="/explore")
+    assert [item["caption"] for item in gallery] == [f"z[42] = {v:+.2f}" for v in np.linspace(-2, 2, 5)]
+    faces = gallery_images(gallery)
+    assert not np.array_equal(faces[0], faces[-1])
+
+
+@pytest.mark.parametrize("api, args, words", [
+    ("/generate", (-1, 4, 1.0, "latest"), "seed must be between 0 and 2147483647"),
+    ("/generate", (1.5, 4, 1.0, "latest"), "seed must be a whole number"),
+    ("/interpolate", (1, 2**31, 4, "latest"), "second seed must be between"),
+    ("/explore", (1, 100, -1.0, 1.0, 4, "latest"), "dimension must be between 0 and 99"),
+    ("/explore", (1, 3, 2.0, 1.0, 4, "latest"), "the range must satisfy"),
+])
+def test_bad_input_gets_a_readable_message(client, api, args, words):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as e:
+        client.predict(*args, api_name=api)
+    assert words in str(e.value) and "Traceback" not in str(e.value)
+
+
+@pytest.mark.parametrize("api, args", [("/generate", (0, 99, 1.0, "latest")), ("/interpolate", (0, 1, 40, "latest")),
+                                       ("/generate", (0, 4, 1.5, "latest"))])
+def test_out_of_range_sliders_are_rejected(client, api, args):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="greater than maximum value"):
+        client.predict(*args, api_name=api)
+
+
+def test_face_source_checks_what_the_page_cannot():
+    from facegan.demo.faces import DemoError, FaceSource
+
+    source = FaceSource("127.0.0.1:1")  # never contacted: every call below fails validation first
+    for call, words in [(lambda: source.seeds(0, 17), "count must be between 1 and 16"),
+                        (lambda: source.seeds(0, 2, truncation=2), "truncation"),
+                        (lambda: source.interpolate(0, 1, 33), "steps must be between 2 and 32"),
+                        (lambda: source.seeds("x", 1), "whole number"), (lambda: source.seeds(float("nan"), 1), "whole number")]:
+        with pytest.raises(DemoError, match=words):
+            call()
+
+
+def test_model_panel_and_version_pin(client):
+    text, dropdown = client.predict(api_name="/model_info")
+    assert "| 1 | AVAILABLE |" in text and "`from_seed`" in text and "seed: int64 [-1]" in text
+    gallery, _, status = client.predict(2, 1, 1.0, "1", api_name="/generate")
+    assert len(gallery) == 1 and "version 1" in status
+
+
+def test_server_down_then_back(client, stack):
+    from gradio_client.exceptions import AppError
+
+    stack.server.stop(1)
+    try:
+        with pytest.raises(AppError) as e:
+            client.predict(0, 2, 1.0, "latest", api_name="/generate")
+        assert "is not answering" in str(e.value) and "works again" in str(e.value)
+        text, _ = client.predict(api_name="/model_info")
+        assert "is not answering" in text  # the panel says so instead of failing
+    finally:
+        stack.start_server()
+    end = time.monotonic() + 20
+    while True:  # the demo was not restarted: its channel reconnects by itself
+        try:
+            gallery, _, _ = client.predict(0, 2, 1.0, "latest", api_name="/generate")
+            break
+        except AppError:
+            assert time.monotonic() < end, "the demo did not recover after the server came back"
+            time.sleep(0.5)
+    assert len(gallery) == 2
+
+
+def test_browser_renders_a_face(stack, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium package is required (apt-get install chromium); .ci/run installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(stack.url)
+            seed = page.locator("#seed input")
+            seed.fill("42")
+            seed.press("Enter")
+            page.locator("#generate").click()
+            first = page.locator("#gallery img").first
+            first.wait_for(state="visible", timeout=30_000)
+            page.wait_for_function("() => { const i = document.querySelector('#gallery img');"
+                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+            first.screenshot(path=str(tmp_path / "face.png"))
+            assert "seed 42" in page.locator("#gallery").inner_text()
+        finally:
+            browser.close()
+    face = np.asarray(Image.open(tmp_path / "face.png").convert("L"), np.float32)
+    assert face.shape[0] >= 32 and face.std() > 5  # a rendered face, not a blank box
