@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--g-lr", type=float, help="generator learning rate")
     t.add_argument("--d-lr", type=float, help="discriminator learning rate")
     t.add_argument("--label-smoothing", type=float, help="one-sided: real labels become 1 - this")
+    t.add_argument("--ema-decay", type=float, help="sample and export an EMA of G's weights (0: off)")
+    t.add_argument("--eval-every", type=int, metavar="K", help="SWD every K epochs into metrics.jsonl (0: at the end)")
+    t.add_argument("--eval-images", type=int, help="images per side for that SWD")
     t.add_argument("--seed", type=int)
     t.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
     xla = t.add_mutually_exclusive_group()
@@ -92,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--base-path", default="models", help="TF Serving's base folder (default models/)")
     e.add_argument("--name", default="facegan", help="model name (default facegan)")
     e.add_argument("--version", help="version number (default: highest existing + 1)")
+
+    ev = sub.add_parser("evaluate", help="SWD, memorization and D accuracy of a run or an export", **_examples("""
+        facegan evaluate --run runs/00000-lfw32
+        facegan evaluate --model models/facegan/3 --data data/faces64.npz --num-images 8192 --seed 1
+        facegan evaluate --run runs/00000-lfw32 --json > report.json
+    """))
+    which = ev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="run folder (its latest checkpoint; EMA weights when kept)")
+    which.add_argument("--model", help="an exported version folder, e.g. models/facegan/3")
+    ev.add_argument("--data", help="real images (.npz); default: what the run or model was trained on")
+    ev.add_argument("--num-images", type=int, default=8192, help="images per side, capped at the data set's size")
+    ev.add_argument("--seed", type=int, default=0, help="fixes the real subset, z, patches and projections")
+    ev.add_argument("--out", help="folder for report.json and memorization.png (default <run>/eval or eval/<name>-<version>)")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    ev.add_argument("--no-ema", action="store_true", help="a run's raw generator instead of its EMA weights")
 
     v = sub.add_parser("serve", help="serve exported models over TensorFlow Serving's gRPC API", **_examples("""
         facegan serve --model-base-path models/facegan --model-name facegan --port 8500

@@ -43,6 +43,7 @@ def train_config(args: argparse.Namespace):
         data=given(path=args.data, flip=False if args.no_flip else None),
         train=given(batch_size=args.batch_size, epochs=args.epochs, g_lr=args.g_lr, d_lr=args.d_lr,
                     label_smoothing=args.label_smoothing, seed=args.seed, strategy=args.strategy,
+                    ema_decay=args.ema_decay, eval_every=args.eval_every, eval_images=args.eval_images,
                     xla=True if args.xla else False if args.no_xla else None, mixed_precision=True if args.mixed_precision else None),
     )
 
@@ -52,7 +53,7 @@ def train(args: argparse.Namespace) -> int:
 
     if args.resume:
         ignored = [f for f in ("preset", "data", "res", "batch_size", "latent_dim", "g_lr", "d_lr",
-                               "label_smoothing", "seed", "strategy", "run_dir")
+                               "label_smoothing", "ema_decay", "eval_every", "eval_images", "seed", "strategy", "run_dir")
                    if getattr(args, f) not in (None, "lfw32")]
         if ignored or args.no_flip or args.xla or args.no_xla or args.mixed_precision:
             raise UsageError("--resume continues with the run's own config; only --epochs may change")
@@ -200,3 +201,24 @@ def status(args: argparse.Namespace) -> int:
     for v in versions:
         print(f"{args.model} version {v.version}: {v.state}" + (f" ({v.error})" if v.error else ""))
     return 0 if any(v.state == "AVAILABLE" for v in versions) else 1
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if args.num_images < 1:
+        raise UsageError(f"--num-images must be >= 1, got {args.num_images}")
+    for path, what in ((args.run, "run folder"), (args.model, "model version folder")):
+        if path and not Path(path).is_dir():
+            raise UsageError(f"{what} {path} does not exist")
+    if args.data and not Path(args.data).is_file():
+        raise UsageError(f"data file {args.data} does not exist")
+    from facegan.evaluation.report import evaluate as run_evaluate, table
+
+    if args.no_ema and not args.run:
+        raise UsageError("--no-ema applies to --run (an export holds one generator)")
+    report = run_evaluate(args.run, args.model, args.data, args.num_images, args.seed, args.out, ema=not args.no_ema)
+    print(json.dumps(report, indent=2) if args.json else table(report))
+    return 0

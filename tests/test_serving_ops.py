@@ -210,6 +210,17 @@ def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
         proc.kill()
 
 
+def test_busy_port_is_refused(model_dir):
+    from facegan.errors import UsageError
+
+    server = start_server(model_dir)
+    try:
+        with pytest.raises(UsageError, match="port in use"):
+            start_server(model_dir, port=server.port)
+    finally:
+        server.stop(1)
+
+
 @pytest.mark.parametrize("args, words", [
     (["--model-base-path", "/nonexistent/facegan"], "does not exist"),
     (["--model-config-file", "/nonexistent.config"], "cannot read"),

@@ -47,23 +47,28 @@ class Server:
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
         self.manager = ModelManager(sources, self._load, on_change=self._changed)
+        # so_reuseport off: a second server on a busy port must fail, not silently share it.
         self._grpc = grpc.server(futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
-                                 options=GRPC_OPTIONS)
+                                 options=GRPC_OPTIONS + [("grpc.so_reuseport", 0)])
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.manager, self.metrics, options.max_batch, options.typed_fields), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         address = f"{options.host}:{options.port}"
+        credentials = None
         if options.ssl_cert or options.ssl_key:
             try:
                 pair = (Path(options.ssl_key).read_bytes(), Path(options.ssl_cert).read_bytes())
-            except (OSError, TypeError) as e:
+                credentials = grpc.ssl_server_credentials([pair])
+            except (OSError, TypeError, ValueError) as e:
                 raise UsageError(f"TLS needs both --ssl-cert and --ssl-key as readable PEM files ({e})") from None
-            self.port = self._grpc.add_secure_port(address, grpc.ssl_server_credentials([pair]))
-        else:
-            self.port = self._grpc.add_insecure_port(address)
+        try:
+            self.port = (self._grpc.add_secure_port(address, credentials) if credentials
+                         else self._grpc.add_insecure_port(address))
+        except RuntimeError:
+            self.port = 0
         if not self.port:
-            raise UsageError(f"cannot listen on {address} (in use or not a local address)")
+            raise UsageError(f"cannot listen on {address} (port in use, or not an address of this machine)")
         self.monitoring_port = None
 
     def _load(self, name: str, version: int, path: Path) -> Servable:

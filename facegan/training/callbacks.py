@@ -70,9 +70,30 @@ class EpochReport(keras.callbacks.Callback):
                   "images_seen": (epoch + 1) * n, "time": time.time()}
         self.ctx.last_logs = record
         append_line(self.ctx.run_dir / "metrics.jsonl", json.dumps(record))
+        swd = f"  SWD {record['swd']:.1f}" if "swd" in record else ""
         print(f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
               f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
-              f"  {seconds:.1f}s  {n / seconds:.1f} img/s", flush=True)
+              f"  {seconds:.1f}s  {n / seconds:.1f} img/s{swd}", flush=True)
+
+
+class Evaluator(keras.callbacks.Callback):
+    """SWD of the sampling generator against the training images, every `every` epochs and at the end.
+
+    Runs before EpochReport, which writes the figures into that epoch's metrics.jsonl line.
+    """
+
+    def __init__(self, ctx: RunContext, real: np.ndarray, every: int, num_images: int, seed: int):
+        super().__init__()
+        self.ctx, self.real, self.every, self.num_images, self.seed = ctx, real, every, num_images, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        due = epoch + 1 == self.ctx.epochs or (self.every and (epoch + 1) % self.every == 0)
+        if self.ctx.partial or not due or logs is None:
+            return
+        from facegan.evaluation.report import swd_figures
+
+        z_dim = self.model.latent_dim
+        logs.update(swd_figures(self.real, lambda z: generate(self.model.sampler, z), z_dim, self.num_images, self.seed))
 
 
 class Previews(keras.callbacks.Callback):
@@ -86,7 +107,7 @@ class Previews(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.ctx.partial:
             return
-        faces = generate(self.model.generator, self.ctx.preview_z)
+        faces = generate(self.model.sampler, self.ctx.preview_z)
         path = self.ctx.run_dir / "previews" / f"epoch-{epoch + 1:04d}.png"
         images.save_png(path, images.grid(faces, self.ctx.rows, self.ctx.cols, self.ctx.margin))
 

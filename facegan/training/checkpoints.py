@@ -23,13 +23,16 @@ PATTERN = re.compile(r"^ckpt-(\d{4,})\.npz$")
 
 
 def _groups(gan) -> dict[str, list]:
-    return {
+    groups = {
         "generator": gan.generator.variables,
         "discriminator": gan.discriminator.variables,
         "g_optimizer": gan.g_optimizer.variables,
         "d_optimizer": gan.d_optimizer.variables,
         "rng": [gan.z_sampler.state],
     }
+    if gan.generator_ema is not None:
+        groups["generator_ema"] = gan.generator_ema.variables
+    return groups
 
 
 def _key(group: str, index: int) -> str:
@@ -95,8 +98,16 @@ def restore(path: str | os.PathLike, gan) -> dict:
     return meta
 
 
-def restore_generator(path: str | os.PathLike, generator) -> dict:
-    """Load only the generator's weights (for sampling and export)."""
+def restore_generator(path: str | os.PathLike, generator, ema: bool = True) -> dict:
+    """Load only the generator that samples: the EMA weights when the run kept them and `ema`
+    (meta["weights"] says which)."""
     arrays, meta = read(path)
-    _assign(generator.variables, "generator", arrays, path)
+    group = "generator_ema" if ema and _key("generator_ema", 0) in arrays else "generator"
+    _assign(generator.variables, group, arrays, path)
+    return {**meta, "weights": group}
+
+
+def restore_discriminator(path: str | os.PathLike, discriminator) -> dict:
+    arrays, meta = read(path)
+    _assign(discriminator.variables, "discriminator", arrays, path)
     return meta

@@ -21,10 +21,16 @@ def bce_logits(target: float, logits):
 
 class FaceGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, label_smoothing: float = 0.0,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, generator_ema: keras.Model | None = None, ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
+        # A moving average of G's weights samples better than G's last, noisy step (ProGAN, StyleGAN).
+        self.generator_ema = generator_ema
+        self.ema_decay = ema_decay
+        if generator_ema is not None:
+            for e, w in zip(generator_ema.variables, generator.variables):
+                e.assign(w)
         self.latent_dim = generator.input_shape[-1]
         self.label_smoothing = label_smoothing
         # The z sampler's state is a variable, so checkpoints capture it and resume continues it.
@@ -42,6 +48,11 @@ class FaceGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator that previews, samples and exports use: the EMA one when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def call(self, z, training=False):
         return self.generator(z, training=training)
@@ -70,6 +81,8 @@ class FaceGAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
         self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+        if self.generator_ema is not None:
+            self._update_ema()
 
         values = {
             "g_loss": g_loss,
@@ -82,3 +95,10 @@ class FaceGAN(keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
+
+    def _update_ema(self):
+        # Warm-up as in tf.train.ExponentialMovingAverage(num_updates): early on, average over fewer steps.
+        step = ops.cast(self.g_optimizer.iterations, "float32")
+        beta = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for e, w in zip(self.generator_ema.variables, self.generator.variables):
+            e.assign(beta * e + (1.0 - beta) * ops.cast(w, e.dtype))

@@ -129,7 +129,9 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
     strategy = make_strategy(t.strategy)
     with precision_policy(t.mixed_precision), strategy.scope():
         generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
-        gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed)
+        generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
+        gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed,
+                      generator_ema=generator_ema, ema_decay=t.ema_decay)
         g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
         d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
         if keras.config.dtype_policy().name == "mixed_float16":
@@ -152,7 +154,8 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
     where = f"resuming {run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run_dir}"
     print(f"{where}: {len(images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
           f"{steps} steps/epoch, {strategy.num_replicas_in_sync} replica(s)", flush=True)
-    callbacks = [cb.GracefulInterrupt(ctx), cb.NonFiniteGuard(), cb.EpochReport(ctx),
+    callbacks = [cb.GracefulInterrupt(ctx), cb.NonFiniteGuard(),
+                 cb.Evaluator(ctx, images, t.eval_every, t.eval_images, t.seed), cb.EpochReport(ctx),
                  cb.Previews(ctx, cfg.preview.gif_ms), cb.Checkpointer(ctx)]
     gan.fit(ds, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
             verbose=verbose, shuffle=False)

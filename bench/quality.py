@@ -1,0 +1,81 @@
+"""Face quality at equal training compute: SWD of facegan's default preset vs the lecture's network.
+
+Each preset is trained with several seeds on the same data, resolution, batch and epochs (so
+the same number of images seen), then evaluated with one fixed evaluation seed (same real
+subset, z, patches and projections for every run). For runs that keep an EMA generator the
+raw generator is evaluated too: EMA changes nothing in training, so "raw" isolates its effect.
+
+    python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0,1,2
+    python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def train(preset: str, seed: int, run_dir: Path, extra: list[str]) -> float:
+    if (run_dir / "eval-done").is_file():  # finished earlier: reuse (delete the folder to retrain)
+        return json.loads((run_dir / "eval-done").read_text())["seconds"]
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "facegan.cli", "train", "--preset", preset, "--seed", str(seed),
+                    "--run-dir", str(run_dir), *extra], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    (run_dir / "eval-done").write_text(json.dumps({"seconds": seconds}))
+    return seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", default="lecture,lfw32")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--res", type=int, default=32, help="32: the embedded LFW faces; 64: the same faces at 64 px")
+    p.add_argument("--epochs", type=int, help="default: the presets' (equal for both)")
+    p.add_argument("--train-args", default="", help="extra `facegan train` flags for every run")
+    p.add_argument("--tag", default="", help="suffix for the runs folder, to keep variants apart")
+    p.add_argument("--runs-root", default=str(ROOT / "runs" / "quality"))
+    p.add_argument("--eval-seed", type=int, default=1000)
+    p.add_argument("--num-images", type=int, default=8192)
+    args = p.parse_args()
+    from facegan.evaluation.report import evaluate
+
+    extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    rows = []
+    for preset in args.presets.split(","):
+        for seed in map(int, args.seeds.split(",")):
+            run_dir = Path(args.runs_root) / f"{preset}{args.tag}-{args.res}px-seed{seed}"
+            seconds = train(preset, seed, run_dir, extra)
+            seen = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["images_seen"]
+            kinds = [True, False] if json.loads((run_dir / "config.json").read_text())["train"]["ema_decay"] > 0 else [False]
+            for ema in kinds:
+                report = evaluate(run=run_dir, num_images=args.num_images, seed=args.eval_seed,
+                                  out_dir=run_dir / ("eval" if ema else "eval-raw"), ema=ema)
+                name = f"{preset}{args.tag}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
+                rows.append((name, seed, seen, seconds, report["swd_x1e3"]))
+                print(f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}", flush=True)
+    levels = [k for k in rows[0][4] if k != "swd"]
+    print(f"\n{args.res} px, seeds {args.seeds}, eval seed {args.eval_seed}; mean ± std over seeds (SWD x1e3)\n")
+    print("| preset | images seen | seconds | " + " | ".join(f"SWD {k[4:]} px" for k in levels) + " | SWD average |")
+    print("|---" * (len(levels) + 4) + "|")
+    for name in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == name]
+        def stat(values):
+            return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+        print(f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
+              + " | ".join(stat([r[4][k] for r in mine]) for k in levels) + f" | {stat([r[4]['swd'] for r in mine])} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""How good are the faces: sliced Wasserstein distance, memorization, discriminator accuracy."""
