@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
     xla: bool | None = None  # jit_compile the step; None = on with a GPU, off on CPU (oneDNN beat XLA there)
     mixed_precision: bool = False  # float16 on GPU / bfloat16 on CPU; logits and losses stay float32
-    strategy: str = "default"  # "default" | "mirrored" | "multiworker" (tf.distribute)
+    strategy: str = "default"  # "mirrored" | "multiworker" (tf.distribute) | "data-parallel" (JAX) | "default"
     keep_checkpoints: int = 3  # newest checkpoints kept in checkpoints/
     eval_every: int = 0  # SWD against the training images every K epochs into metrics.jsonl; 0 = at the end only
     eval_images: int = 2048  # images per side for that SWD (capped at the data set's size)
@@ -114,7 +114,7 @@ class Config:
         return self
 
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+STRATEGIES = ("default", "mirrored", "multiworker", "data-parallel")
 
 PRESETS: dict[str, Config] = {
     # The quick start: 100 real LFW faces shipped inside scikit-image, 32 px, minutes on a CPU.

@@ -2,20 +2,21 @@
 
 `seed_to_z` and `to_uint8` are used by training previews, `facegan sample`, the exported
 SavedModel's signatures and the tests. They are written once, here, in TensorFlow/Keras ops so
-the export can trace them into its graph.
+the export can trace them into its graph. `to_uint8` and `generate` run on any Keras backend.
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 SEED_TO_Z_ALGORITHM = "tf.random.stateless_normal([latent_dim], seed=[seed, 0], alg='philox'), float32"
 
 
-def seed_to_z(seeds, latent_dim: int) -> tf.Tensor:
-    """int64 seeds [N] -> float32 z [N, latent_dim], each row N(0, 1) and fixed by its seed alone."""
+def seed_to_z(seeds, latent_dim: int):
+    """int64 seeds [N] -> float32 z [N, latent_dim] (a tf.Tensor), each row N(0, 1) and fixed by its seed alone."""
+    import tensorflow as tf  # here, not at the top: JAX training previews need only `generate`
+
     seeds = tf.cast(tf.reshape(seeds, [-1]), tf.int64)
 
     def one(seed):

@@ -3,7 +3,6 @@ import fnmatch
 import json
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml

@@ -6,7 +6,6 @@ import pytest
 from scipy import ndimage
 
 from conftest import run_cli
-from facegan.evaluation import swd as swd_module
 from facegan.evaluation.memorization import memorization
 from facegan.evaluation.swd import num_levels, swd
 from facegan.training.data import embedded_faces

@@ -5,39 +5,15 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from facegan import fileio, images
 from facegan.errors import UsageError
 from facegan.evaluation.memorization import memorization
-from facegan.evaluation.swd import swd
+from facegan.evaluation.swd import BATCH, draw, fake_images, swd, swd_dict
 
-Sampler = Callable[[np.ndarray], np.ndarray]  # z float32 [N, latent_dim] -> uint8 faces [N, H, W, 3]
-BATCH = 256
 MEMORIZATION_FACES = 64
-
-
-def fake_images(sample: Sampler, z: np.ndarray) -> np.ndarray:
-    return np.concatenate([sample(z[i : i + BATCH]) for i in range(0, len(z), BATCH)])
-
-
-def draw(real: np.ndarray, latent_dim: int, num_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """min(num_images, len(real)) real images and as many z, both fixed by the seed."""
-    rng = np.random.default_rng([seed, 7])
-    n = min(num_images, len(real))
-    return real[np.sort(rng.permutation(len(real))[:n])], rng.standard_normal((n, latent_dim)).astype(np.float32)
-
-
-def swd_dict(levels: list[float], resolution: int) -> dict[str, float]:
-    return {"swd": float(np.mean(levels)), **{f"swd_{resolution >> i}": float(v) for i, v in enumerate(levels)}}
-
-
-def swd_figures(real: np.ndarray, sample: Sampler, latent_dim: int, num_images: int, seed: int) -> dict[str, float]:
-    """{"swd": mean, "swd_32": …, "swd_16": …} for a sampler against real images (what training logs)."""
-    subset, z = draw(real, latent_dim, num_images, seed)
-    return swd_dict(swd(subset, fake_images(sample, z), seed), real.shape[1])
 
 
 def _from_run(run_dir: Path, ema: bool):

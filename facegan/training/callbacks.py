@@ -90,7 +90,7 @@ class Evaluator(keras.callbacks.Callback):
         due = epoch + 1 == self.ctx.epochs or (self.every and (epoch + 1) % self.every == 0)
         if self.ctx.partial or not due or logs is None:
             return
-        from facegan.evaluation.report import swd_figures
+        from facegan.evaluation.swd import swd_figures
 
         z_dim = self.model.latent_dim
         logs.update(swd_figures(self.real, lambda z: generate(self.model.sampler, z), z_dim, self.num_images, self.seed))

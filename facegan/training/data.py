@@ -80,6 +80,31 @@ def load_training_data(path: str | None, res: int) -> tuple[np.ndarray, dict]:
     return images, manifest
 
 
+def numpy_batches(images: np.ndarray, batch_size: int, seed: int, flip: bool, first_epoch: int, epochs: int):
+    """The same pipeline without TensorFlow (the JAX backend): yields float32 [-1, 1] batches.
+
+    Order and flips are functions of (seed, epoch) here too, so resume is exact; the random
+    streams are NumPy's, so the batches differ from the TensorFlow pipeline's.
+    """
+    n = len(images)
+    steps = n // batch_size
+    if steps < 1:
+        raise DataError(f"batch size {batch_size} is larger than the data set ({n} images)")
+
+    def batches():
+        for epoch in range(first_epoch, epochs):
+            rng = np.random.default_rng([seed, epoch])
+            order = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
+            coins = rng.random((steps, batch_size)) < 0.5
+            for step in range(steps):
+                x = images[order[step]]
+                if flip:
+                    x = np.where(coins[step][:, None, None, None], x[:, :, ::-1], x)
+                yield x.astype(np.float32) / 127.5 - 1.0
+
+    return batches(), steps
+
+
 def make_dataset(images: np.ndarray, batch_size: int, seed: int, flip: bool, first_epoch: int, epochs: int):
     """uint8 array -> shuffled batches of float32 images in [-1, 1], epochs first_epoch..epochs-1.
 

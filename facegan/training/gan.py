@@ -8,7 +8,6 @@ face: its only signal is how the discriminator scores its fakes.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
@@ -63,6 +62,9 @@ class FaceGAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
     def train_step(self, real):
+        """The TensorFlow step (fit() on the JAX backend uses facegan.training.jax_step instead)."""
+        import tensorflow as tf
+
         batch = ops.shape(real)[0]
         z = keras.random.normal((batch, self.latent_dim), seed=self.z_sampler)
         # Under tf.distribute each replica's gradients are summed: scale the per-replica mean.

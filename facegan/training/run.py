@@ -5,6 +5,7 @@ resolved), preview_z.npy, metrics.jsonl, previews/, checkpoints/ and evolution.g
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -59,6 +60,15 @@ def _drop_metrics_after(path: Path, epoch: int) -> None:
 
 
 def make_strategy(name: str):
+    """A tf.distribute strategy (TensorFlow) or a keras.distribution (JAX: "data-parallel")."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        if name not in ("default", "data-parallel"):
+            raise ConfigError(f"strategy {name!r} is TensorFlow's; on JAX use data-parallel")
+        return keras.distribution.DataParallel() if name == "data-parallel" else None
+    if name == "data-parallel":
+        raise ConfigError("strategy data-parallel is for KERAS_BACKEND=jax; on TensorFlow use mirrored")
     import tensorflow as tf
 
     if name == "mirrored":
@@ -70,21 +80,34 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def use_xla(setting: bool | None) -> bool:
+def _tensorflow_gpu() -> bool:
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
     import tensorflow as tf
 
-    return bool(tf.config.list_physical_devices("GPU")) if setting is None else setting
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def use_xla(setting: bool | None) -> bool:
+    return _tensorflow_gpu() if setting is None else setting
+
+
+def replicas(strategy) -> int:
+    if strategy is None:
+        return 1
+    return getattr(strategy, "num_replicas_in_sync", None) or len(strategy.device_mesh.devices.ravel())
 
 
 @contextmanager
 def precision_policy(mixed: bool):
     """Keras's dtype policy is process-wide: set it for this run only."""
     import keras
-    import tensorflow as tf
 
     previous = keras.config.dtype_policy()
-    if mixed:
-        keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    if mixed:  # float16 needs loss scaling, which only the TensorFlow step does; JAX uses bfloat16 everywhere
+        keras.config.set_dtype_policy("mixed_float16" if _tensorflow_gpu() else "mixed_bfloat16")
     try:
         yield keras.config.dtype_policy().name
     finally:
@@ -97,7 +120,7 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
     import keras
 
     from facegan.training import callbacks as cb
-    from facegan.training.data import load_training_data, make_dataset
+    from facegan.training.data import load_training_data, make_dataset, numpy_batches
     from facegan.training.gan import FaceGAN
     from facegan.training.models import build_discriminator, build_generator
 
@@ -125,9 +148,10 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
         fileio.write_json(run_dir / "data.json", manifest)
 
     t = cfg.train
+    jax_backend = keras.backend.backend() == "jax"
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(t.strategy)
-    with precision_policy(t.mixed_precision), strategy.scope():
+    with precision_policy(t.mixed_precision), (strategy.scope() if strategy else contextlib.nullcontext()):
         generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
         generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
         gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed,
@@ -136,7 +160,7 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
         d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
         if keras.config.dtype_policy().name == "mixed_float16":
             g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
-        gan.compile(g_opt, d_opt, jit_compile=use_xla(t.xla))
+        gan.compile(g_opt, d_opt, jit_compile=False if jax_backend else use_xla(t.xla))  # JAX: jax_step jits
         gan.build_optimizers()
         first_epoch = checkpoints.restore(ckpt, gan)["epoch"] if ckpt else 0
 
@@ -145,7 +169,8 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
     if first_epoch >= t.epochs:
         print(f"{run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
         return run_dir
-    ds, steps = make_dataset(images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
+    data = numpy_batches if jax_backend else make_dataset
+    batches, steps = data(images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
     ctx = cb.RunContext(run_dir=run_dir, epochs=t.epochs, steps_per_epoch=steps, batch_size=t.batch_size,
                         preview_z=z_preview, rows=cfg.preview.rows, cols=cfg.preview.cols,
                         margin=cfg.preview.margin, keep_checkpoints=t.keep_checkpoints,
@@ -153,10 +178,17 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
                         completed_epochs=first_epoch)
     where = f"resuming {run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run_dir}"
     print(f"{where}: {len(images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
-          f"{steps} steps/epoch, {strategy.num_replicas_in_sync} replica(s)", flush=True)
+          f"{steps} steps/epoch, {replicas(strategy)} replica(s), {keras.backend.backend()}", flush=True)
     callbacks = [cb.GracefulInterrupt(ctx), cb.NonFiniteGuard(),
                  cb.Evaluator(ctx, images, t.eval_every, t.eval_images, t.seed), cb.EpochReport(ctx),
                  cb.Previews(ctx, cfg.preview.gif_ms), cb.Checkpointer(ctx)]
-    gan.fit(ds, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
-            verbose=verbose, shuffle=False)
+    if jax_backend:
+        from facegan.training.jax_step import fit_jax
+
+        place = (lambda x: keras.distribution.distribute_tensor(x, strategy.get_data_layout(x.shape))) if strategy else (lambda x: x)
+        with precision_policy(t.mixed_precision), (strategy.scope() if strategy else contextlib.nullcontext()):
+            fit_jax(gan, batches, steps, first_epoch, t.epochs, callbacks, verbose, place)
+    else:
+        gan.fit(batches, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                verbose=verbose, shuffle=False)
     return run_dir

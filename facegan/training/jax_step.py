@@ -1,0 +1,126 @@
+"""The lecture's step on the JAX backend: stateless, jitted, each loss updating only its own network.
+
+One forward pass (`stateless_call` of both networks, BatchNorm statistics and dropout RNG
+carried as non-trainable state) gives g_loss and d_loss; `jax.vjp` then pulls back g_loss to
+the generator's weights only and d_loss to the discriminator's only -- the two gradient tapes of
+the TensorFlow step. The optimizers' `stateless_apply` updates each network from its own
+gradients. `fit_jax` drives it with the same callbacks as `fit()` on TensorFlow, writing the
+state back into the Keras variables before they run, so previews, checkpoints and exports
+are the same files.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from facegan.training.gan import METRICS
+
+
+def _bce(target: float, logits):
+    logits = logits.astype("float32")
+    return jnp.mean(jnp.logaddexp(0.0, logits) - target * logits)  # BCE from logits, numerically safe
+
+
+def latent(base_key, iteration, batch: int, latent_dim: int):
+    """The z of step `iteration`: a function of the run's seed and the step alone (resume continues it)."""
+    return jax.random.normal(jax.random.fold_in(base_key, iteration), (batch, latent_dim))
+
+
+def base_key(gan):
+    return jax.random.key(int(np.asarray(gan.z_sampler.state.value)[0]))
+
+
+def make_step(gan):
+    """-> (state, step): state is a dict of arrays; step(state, real) -> (state, logs) is jitted."""
+    g, d = gan.generator, gan.discriminator
+    smoothing, decay = gan.label_smoothing, gan.ema_decay
+    # where each of G's variables sits in (trainable, non-trainable), in `g.variables` order (= the EMA model's)
+    where = {id(v): (0, i) for i, v in enumerate(g.trainable_variables)}
+    where.update({id(v): (1, i) for i, v in enumerate(g.non_trainable_variables)})
+    slots = [where[id(v)] for v in g.variables]
+    counter = next(i for i, v in enumerate(gan.g_optimizer.variables) if v is gan.g_optimizer.iterations)
+    key = base_key(gan)
+
+    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z):
+        fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
+        real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
+        fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
+        losses = (_bce(1.0, fake_logits), _bce(1.0 - smoothing, real_logits) + _bce(0.0, fake_logits))
+        return losses, (g_ntv, d_ntv, real_logits.astype("float32"), fake_logits.astype("float32"))
+
+    @jax.jit
+    def step(state, real):
+        iteration = state["g_opt"][counter]  # steps taken so far
+        z = latent(key, iteration, real.shape[0], gan.latent_dim)
+        (g_loss, d_loss), pullback, (g_ntv, d_ntv, real_logits, fake_logits) = jax.vjp(
+            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z), state["g_tv"], state["d_tv"],
+            has_aux=True)
+        g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
+        d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
+        g_tv, g_opt = gan.g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g_tv"])
+        d_tv, d_opt = gan.d_optimizer.stateless_apply(state["d_opt"], d_grads, state["d_tv"])
+        new = {**state, "g_tv": g_tv, "d_tv": d_tv, "g_ntv": g_ntv, "d_ntv": d_ntv, "g_opt": g_opt, "d_opt": d_opt}
+        if "ema" in state:  # same warm-up as the TensorFlow step
+            t = iteration.astype("float32") + 1.0
+            beta = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+            weights = [(g_tv, g_ntv)[kind][i] for kind, i in slots]
+            new["ema"] = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(state["ema"], weights)]
+        logs = {"g_loss": g_loss, "d_loss": d_loss,
+                "d_real": jnp.mean(jax.nn.sigmoid(real_logits)), "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
+                "d_acc_real": jnp.mean(real_logits > 0), "d_acc_fake": jnp.mean(fake_logits < 0)}
+        return new, logs
+
+    return read_state(gan), step
+
+
+def read_state(gan) -> dict:
+    values = lambda vs: [v.value for v in vs]  # noqa: E731
+    state = {"g_tv": values(gan.generator.trainable_variables), "g_ntv": values(gan.generator.non_trainable_variables),
+             "d_tv": values(gan.discriminator.trainable_variables),
+             "d_ntv": values(gan.discriminator.non_trainable_variables),
+             "g_opt": values(gan.g_optimizer.variables), "d_opt": values(gan.d_optimizer.variables)}
+    if gan.generator_ema is not None:
+        state["ema"] = values(gan.generator_ema.variables)
+    return state
+
+
+def write_state(gan, state: dict) -> None:
+    """Copy the step's state back into the Keras variables (for callbacks and checkpoints)."""
+    pairs = [(gan.generator.trainable_variables, "g_tv"), (gan.generator.non_trainable_variables, "g_ntv"),
+             (gan.discriminator.trainable_variables, "d_tv"), (gan.discriminator.non_trainable_variables, "d_ntv"),
+             (gan.g_optimizer.variables, "g_opt"), (gan.d_optimizer.variables, "d_opt")]
+    if "ema" in state:
+        pairs.append((gan.generator_ema.variables, "ema"))
+    for variables, key in pairs:
+        for v, value in zip(variables, state[key]):
+            v.assign(value)
+
+
+def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: list, verbose=True,
+            place=lambda x: x) -> None:
+    """fit() for the JAX step: the same callbacks, in the same order, with running-mean logs."""
+    state, step = make_step(gan)
+    callback_list = keras.callbacks.CallbackList(callbacks, model=gan, add_history=False,
+                                                 add_progbar=verbose not in (0, False), verbose=verbose,
+                                                 epochs=epochs, steps=steps)
+    gan.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(first_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        sums = dict.fromkeys(METRICS, 0.0)
+        for i in range(steps):
+            callback_list.on_train_batch_begin(i)
+            state, logs = step(state, place(next(batches)))
+            for k in METRICS:
+                sums[k] += float(logs[k])
+            running = {k: v / (i + 1) for k, v in sums.items()}
+            callback_list.on_train_batch_end(i, running)
+            if gan.stop_training:
+                break
+        write_state(gan, state)
+        callback_list.on_epoch_end(epoch, dict(running))
+        if gan.stop_training:
+            break
+    callback_list.on_train_end()
