@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-lr", type=float, help="discriminator learning rate")
     t.add_argument("--label-smoothing", type=float, help="one-sided: real labels become 1 - this")
     t.add_argument("--ema-decay", type=float, help="sample and export an EMA of G's weights (0: off)")
+    t.add_argument("--augment", help='DiffAugment for D: "translation,cutout", or "none"')
     t.add_argument("--eval-every", type=int, metavar="K", help="SWD every K epochs into metrics.jsonl (0: at the end)")
     t.add_argument("--eval-images", type=int, help="images per side for that SWD")
     t.add_argument("--seed", type=int)

@@ -44,6 +44,7 @@ def train_config(args: argparse.Namespace):
         train=given(batch_size=args.batch_size, epochs=args.epochs, g_lr=args.g_lr, d_lr=args.d_lr,
                     label_smoothing=args.label_smoothing, seed=args.seed, strategy=args.strategy,
                     ema_decay=args.ema_decay, eval_every=args.eval_every, eval_images=args.eval_images,
+                    augment=None if args.augment is None else tuple(a for a in args.augment.split(",") if a not in ("", "none")),
                     xla=True if args.xla else False if args.no_xla else None, mixed_precision=True if args.mixed_precision else None),
     )
 
@@ -53,7 +54,7 @@ def train(args: argparse.Namespace) -> int:
 
     if args.resume:
         ignored = [f for f in ("preset", "data", "res", "batch_size", "latent_dim", "g_lr", "d_lr",
-                               "label_smoothing", "ema_decay", "eval_every", "eval_images", "seed", "strategy", "run_dir")
+                               "label_smoothing", "ema_decay", "augment", "eval_every", "eval_images", "seed", "strategy", "run_dir")
                    if getattr(args, f) not in (None, "lfw32")]
         if ignored or args.no_flip or args.xla or args.no_xla or args.mixed_precision:
             raise UsageError("--resume continues with the run's own config; only --epochs may change")

@@ -37,6 +37,7 @@ class TrainConfig:
     d_lr: float = 1.5e-4  # discriminator Adam learning rate (the lecture's)
     beta_1: float = 0.5  # Adam beta_1 for both networks (DCGAN's recommendation)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - this value
+    augment: tuple[str, ...] = ()  # DiffAugment for D: any of "translation", "cutout" (few-image data sets)
     ema_decay: float = 0.0  # keep an exponential moving average of G's weights for sampling and export; 0 = off
     seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
     xla: bool | None = None  # jit_compile the step; None = on with a GPU, off on CPU (oneDNN beat XLA there)
@@ -76,7 +77,7 @@ class Config:
                 name=d["name"],
                 model=ModelConfig(**d["model"]),
                 data=DataConfig(**d["data"]),
-                train=TrainConfig(**d["train"]),
+                train=TrainConfig(**{**d["train"], "augment": tuple(d["train"].get("augment", ()))}),
                 preview=PreviewConfig(**d["preview"]),
             )
         except (KeyError, TypeError) as e:
@@ -103,6 +104,8 @@ class Config:
             raise ConfigError(f"label smoothing must be in [0, 0.5), got {t.label_smoothing}")
         if t.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {t.strategy!r}")
+        if set(t.augment) - {"translation", "cutout"}:
+            raise ConfigError(f"augment takes translation and/or cutout, got {', '.join(t.augment)}")
         if not 0.0 <= t.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {t.ema_decay}")
         if t.eval_every < 0 or t.eval_images < 1:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from facegan.training.augment import DRAWS, augment
+
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
 
 
@@ -20,7 +22,8 @@ def bce_logits(target: float, logits):
 
 class FaceGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, label_smoothing: float = 0.0,
-                 seed: int | None = None, generator_ema: keras.Model | None = None, ema_decay: float = 0.0, **kwargs):
+                 seed: int | None = None, generator_ema: keras.Model | None = None, ema_decay: float = 0.0,
+                 augment: tuple[str, ...] = (), **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -34,6 +37,8 @@ class FaceGAN(keras.Model):
         self.label_smoothing = label_smoothing
         # The z sampler's state is a variable, so checkpoints capture it and resume continues it.
         self.z_sampler = keras.random.SeedGenerator(seed, name="z_sampler")
+        self.augment = tuple(augment)  # DiffAugment policy applied to every image D sees
+        self.aug_sampler = keras.random.SeedGenerator(None if seed is None else seed + 1, name="aug_sampler")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         # Both networks are built functional models: nothing for fit() to build by calling us on data.
         self.built = True
@@ -72,6 +77,9 @@ class FaceGAN(keras.Model):
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(z, training=True)
+            if self.augment:
+                u = keras.random.uniform((2, batch, DRAWS * len(self.augment)), seed=self.aug_sampler)
+                real, fake = augment(real, self.augment, u[0]), augment(fake, self.augment, u[1])
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             g_loss = bce_logits(1.0, fake_logits)

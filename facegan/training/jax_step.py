@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from facegan.training.augment import DRAWS, augment
 from facegan.training.gan import METRICS
 
 
@@ -42,9 +43,12 @@ def make_step(gan):
     slots = [where[id(v)] for v in g.variables]
     counter = next(i for i, v in enumerate(gan.g_optimizer.variables) if v is gan.g_optimizer.iterations)
     key = base_key(gan)
+    aug_key = jax.random.fold_in(key, 1)
 
-    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z):
+    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u):
         fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
+        if gan.augment:
+            real, fake = augment(real, gan.augment, u[0]), augment(fake, gan.augment, u[1])
         real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
         fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
         losses = (_bce(1.0, fake_logits), _bce(1.0 - smoothing, real_logits) + _bce(0.0, fake_logits))
@@ -54,8 +58,9 @@ def make_step(gan):
     def step(state, real):
         iteration = state["g_opt"][counter]  # steps taken so far
         z = latent(key, iteration, real.shape[0], gan.latent_dim)
+        u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], DRAWS * len(gan.augment)))
         (g_loss, d_loss), pullback, (g_ntv, d_ntv, real_logits, fake_logits) = jax.vjp(
-            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z), state["g_tv"], state["d_tv"],
+            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u), state["g_tv"], state["d_tv"],
             has_aux=True)
         g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
         d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only

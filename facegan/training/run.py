@@ -155,7 +155,7 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
         generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
         generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
         gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed,
-                      generator_ema=generator_ema, ema_decay=t.ema_decay)
+                      generator_ema=generator_ema, ema_decay=t.ema_decay, augment=t.augment)
         g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
         d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
         if keras.config.dtype_policy().name == "mixed_float16":
