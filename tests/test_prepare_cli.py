@@ -111,9 +111,13 @@ def test_cli_errors(capsys, tmp_path):
 
 
 def test_help_shows_examples():
-    for cmd in ([], ["prepare"], ["train"], ["sample"]):
+    from facegan.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # every subcommand, new ones included
+    assert {"prepare", "train", "sample", "export", "evaluate", "serve", "generate", "status", "demo"} <= set(commands)
+    for cmd in ([], *([c] for c in commands)):
         res = run_cli(*cmd, "--help")
-        assert res.returncode == 0 and "examples:" in res.stdout and "facegan " in res.stdout
+        assert res.returncode == 0 and "examples:" in res.stdout and "facegan " in res.stdout, cmd
 
 
 @pytest.mark.slow
