@@ -90,28 +90,20 @@ def export(args: argparse.Namespace) -> int:
 def sample(args: argparse.Namespace) -> int:
     from facegan import images
     from facegan.sampling import generate, seed_to_z
-    from facegan.training import checkpoints
-    from facegan.training.models import build_generator
-    from facegan.training.run import load_run_config
+    from facegan.training.run import restore_run_generator
 
     seeds = _seeds(args.seeds)
-    cfg = load_run_config(args.run)
-    ckpt = args.checkpoint or checkpoints.latest(Path(args.run) / "checkpoints")
-    if ckpt is None:
-        raise UsageError(f"run {args.run} has no checkpoint yet")
-    generator = build_generator(cfg.model)
-    meta = checkpoints.restore_generator(ckpt, generator)
+    cfg, generator, ckpt, meta = restore_run_generator(args.run, args.checkpoint)
     faces = generate(generator, seed_to_z(seeds, cfg.model.latent_dim).numpy())
     paths = images.save_batch(args.out, seeds, faces)
     if args.grid:
         images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
-    print(f"wrote {len(paths)} faces to {args.out} from {Path(ckpt).name} (epoch {meta['epoch']})")
+    print(f"wrote {len(paths)} faces to {args.out} from {ckpt.name} (epoch {meta['epoch']})")
     return 0
 
 
 def serve(args: argparse.Namespace) -> int:
     import logging
-    from pathlib import Path
 
     from facegan.serving.batching import BatchingOptions, parse_batching_parameters
     from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
@@ -216,10 +208,10 @@ def evaluate(args: argparse.Namespace) -> int:
             raise UsageError(f"{what} {path} does not exist")
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"data file {args.data} does not exist")
-    from facegan.evaluation.report import evaluate as run_evaluate, table
-
     if args.no_ema and not args.run:
         raise UsageError("--no-ema applies to --run (an export holds one generator)")
+    from facegan.evaluation.report import evaluate as run_evaluate, table
+
     report = run_evaluate(args.run, args.model, args.data, args.num_images, args.seed, args.out, ema=not args.no_ema)
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0

@@ -51,7 +51,7 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def readable(error: ServingError, address: str, model: str) -> str:
+def readable(error: ServingError, address: str) -> str:
     if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return (f"The face server at {address} is not answering ({error.code.name}). Is `facegan serve` "
                 "(or TensorFlow Serving) running? This page works again as soon as it is back.")
@@ -85,7 +85,7 @@ class FaceSource:
         try:
             return fn()
         except ServingError as e:
-            raise DemoError(readable(e, self.address, self.model)) from None
+            raise DemoError(readable(e, self.address)) from None
 
     def _version(self, version):
         return self._ask(lambda: self.client(version).metadata()["version"]) if version is None else version

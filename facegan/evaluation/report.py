@@ -19,15 +19,11 @@ MEMORIZATION_FACES = 64
 def _from_run(run_dir: Path, ema: bool):
     from facegan.sampling import generate
     from facegan.training import checkpoints
-    from facegan.training.models import build_discriminator, build_generator
-    from facegan.training.run import load_run_config
+    from facegan.training.models import build_discriminator
+    from facegan.training.run import restore_run_generator
 
-    cfg = load_run_config(run_dir)
-    ckpt = checkpoints.latest(run_dir / "checkpoints")
-    if ckpt is None:
-        raise UsageError(f"run {run_dir} has no checkpoint to evaluate")
-    generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
-    meta = checkpoints.restore_generator(ckpt, generator, ema)
+    cfg, generator, ckpt, meta = restore_run_generator(run_dir, ema=ema)
+    discriminator = build_discriminator(cfg.model)
     checkpoints.restore_discriminator(ckpt, discriminator)
     data_json = run_dir / "data.json"
     trained_on = json.loads(data_json.read_text()).get("sha256") if data_json.is_file() else None

@@ -68,19 +68,12 @@ def export(run_dir: str | os.PathLike, base_path: str | os.PathLike = "models", 
            version: int | None = None, checkpoint: str | os.PathLike | None = None) -> Path:
     """Export the run's generator; returns the new version folder."""
     from facegan.export.servable import build_archive
-    from facegan.training import checkpoints
-    from facegan.training.models import build_generator
-    from facegan.training.run import load_run_config
+    from facegan.training.run import restore_run_generator
 
     run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    ckpt = Path(checkpoint) if checkpoint else checkpoints.latest(run_dir / "checkpoints")
-    if ckpt is None:
-        raise UsageError(f"run {run_dir} has no checkpoint to export")
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise UsageError(f"model name {name!r} may only use letters, digits, '-', '_' and '.'")
-    generator = build_generator(cfg.model)
-    meta = checkpoints.restore_generator(ckpt, generator)  # a bad checkpoint fails before anything is written
+    cfg, generator, _, meta = restore_run_generator(run_dir, checkpoint)  # a bad checkpoint fails before any write
     model_dir = Path(base_path) / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -69,8 +68,6 @@ class Servable:
         if not self.signatures:
             raise ValueError(f"{path} has no callable signatures")
         self._on_call = on_call
-        self.calls = 0
-        self._lock = threading.Lock()
         self._batchers = {} if batching is None else {
             key: Batcher(functools.partial(self.run, key), batching, f"{name}-{version}-{key}") for key in self.signatures}
 
@@ -88,8 +85,6 @@ class Servable:
         """One model invocation; `inputs` were validated against `self.signatures[signature]`."""
         import tensorflow as tf
 
-        with self._lock:
-            self.calls += 1
         if self._on_call is not None:
             self._on_call(len(next(iter(inputs.values()))))
         outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})

@@ -19,7 +19,7 @@ from facegan.serving.tensors import TensorError, dtype_name, to_numpy, from_nump
 
 log = logging.getLogger("facegan.serve")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-GRPC_TO_TF_CODE = {c: c.value[0] for c in grpc.StatusCode}  # tensorflow.error.Code uses gRPC's numbers
+UNKNOWN_CODE = grpc.StatusCode.UNKNOWN.value[0]  # tensorflow.error.Code uses gRPC's numbers
 
 
 def _rpc(method):
@@ -148,6 +148,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         response = get_model_status_pb2.GetModelStatusResponse()
         for v, st in sorted(versions.items()):
             status = response.model_version_status.add(version=v, state=st.state)
-            status.status.error_code = GRPC_TO_TF_CODE[grpc.StatusCode.UNKNOWN] if st.error else 0
+            status.status.error_code = UNKNOWN_CODE if st.error else 0
             status.status.error_message = st.error
         return response

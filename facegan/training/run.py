@@ -16,7 +16,7 @@ import numpy as np
 
 from facegan import fileio
 from facegan.config import Config
-from facegan.errors import ConfigError
+from facegan.errors import CheckpointError, ConfigError
 from facegan.training import checkpoints
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
@@ -44,6 +44,20 @@ def load_run_config(run_dir: str | os.PathLike) -> Config:
         return Config.from_dict(json.loads(path.read_text()))
     except json.JSONDecodeError:
         raise ConfigError(f"{path} is not valid JSON") from None
+
+
+def restore_run_generator(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, ema: bool = True):
+    """(config, generator, checkpoint path, meta) from a run's latest or given checkpoint: what
+    `sample`, `export` and `evaluate` start from. The EMA weights when the run kept them and `ema`."""
+    from facegan.training.models import build_generator
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    ckpt = Path(checkpoint) if checkpoint else checkpoints.latest(run_dir / "checkpoints")
+    if ckpt is None:
+        raise CheckpointError(f"run {run_dir} has no checkpoint yet")
+    generator = build_generator(cfg.model)
+    return cfg, generator, ckpt, checkpoints.restore_generator(ckpt, generator, ema)
 
 
 def preview_z(cfg: Config) -> np.ndarray:
@@ -92,6 +106,11 @@ def _tensorflow_gpu() -> bool:
 
 def use_xla(setting: bool | None) -> bool:
     return _tensorflow_gpu() if setting is None else setting
+
+
+def scope(strategy):
+    """The strategy's or distribution's scope; nothing to enter for the default."""
+    return strategy.scope() if strategy else contextlib.nullcontext()
 
 
 def replicas(strategy) -> int:
@@ -151,7 +170,7 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
     jax_backend = keras.backend.backend() == "jax"
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(t.strategy)
-    with precision_policy(t.mixed_precision), (strategy.scope() if strategy else contextlib.nullcontext()):
+    with precision_policy(t.mixed_precision), scope(strategy):
         generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
         generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
         gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed,
@@ -186,7 +205,7 @@ def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_
         from facegan.training.jax_step import fit_jax
 
         place = (lambda x: keras.distribution.distribute_tensor(x, strategy.get_data_layout(x.shape))) if strategy else (lambda x: x)
-        with precision_policy(t.mixed_precision), (strategy.scope() if strategy else contextlib.nullcontext()):
+        with precision_policy(t.mixed_precision), scope(strategy):
             fit_jax(gan, batches, steps, first_epoch, t.epochs, callbacks, verbose, place)
     else:
         gan.fit(batches, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
