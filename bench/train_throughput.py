@@ -29,7 +29,7 @@ from facegan.training.run import precision_policy  # noqa: E402
 
 def lecture_step(cfg: ModelConfig, batch: int):
     """The notebook's train_step, verbatim in structure."""
-    cfg = dataclasses.replace(cfg, fused_upconv=False)  # the notebook's UpSampling2D + Conv2D
+    cfg = dataclasses.replace(cfg, fused_upconv=False, fused_batchnorm=False)  # the notebook's layers
     generator = build_generator(cfg)
     logits = build_discriminator(cfg)
     discriminator = keras.Sequential([logits, keras.layers.Activation("sigmoid")])

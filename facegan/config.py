@@ -20,7 +20,8 @@ class ModelConfig:
     channels: int = 3  # RGB; grayscale data is replicated to three channels
     bn_momentum: float = 0.8  # the lecture's BatchNormalization momentum, both networks
     dropout: float = 0.25  # discriminator dropout after every conv block
-    fused_upconv: bool = True  # upsample+conv as phase convolutions: same function and weights, 2.25x fewer MACs
+    fused_upconv: bool = True  # upsample+conv as one transposed conv: same function and weights, 2.25x fewer MACs
+    fused_batchnorm: bool = True  # BatchNorm trained through TF's fused kernel: same math, one pass each way
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import tensorflow as tf
 from facegan.config import ModelConfig
 from facegan.sampling import generate, seed_to_z, to_uint8
 from facegan.training.gan import FaceGAN
+from facegan.training.layers import FusedBatchNormalization
 from facegan.training.models import build_discriminator, build_generator
 
 
@@ -99,9 +100,36 @@ def test_each_loss_updates_only_its_own_network():
     assert all(np.abs(x).max() > 0 for x in g_delta) and all(np.abs(x).max() > 0 for x in d_delta)
 
 
+def test_fused_batchnorm_is_keras_batchnorm():
+    """Outputs, gradients and moving statistics match Keras's BatchNormalization, both modes."""
+    fused = FusedBatchNormalization(momentum=0.8)
+    plain = keras.layers.BatchNormalization(momentum=0.8)
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (8, 5, 5, 16)).astype(np.float32))
+    fused.build(x.shape), plain.build(x.shape)
+    rng = np.random.default_rng(1)
+    for layer in (fused, plain):
+        layer.gamma.assign(rng.uniform(0.5, 1.5, 16).astype(np.float32) if layer is fused else fused.gamma)
+        layer.beta.assign(rng.normal(size=16).astype(np.float32) if layer is fused else fused.beta)
+    upstream = tf.constant(np.random.default_rng(2).normal(size=x.shape).astype(np.float32))
+    results = []
+    for layer in (fused, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+    # Keras's rule: moving = 0.8 * moving + 0.2 * batch statistic, with the biased variance.
+    np.testing.assert_allclose(fused.moving_mean.numpy(), 0.2 * x.numpy().mean((0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), 0.8 + 0.2 * x.numpy().var((0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), plain.moving_variance.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(fused(x, training=False).numpy(), plain(x, training=False).numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("res", [64, 96])
 def test_fused_upconv_is_the_lecture_generator(res):
-    """The phase-convolution generator computes the lecture's UpSampling2D + Conv2D exactly."""
+    """The transposed-convolution generator computes the lecture's UpSampling2D + Conv2D exactly."""
     fused = build_generator(ModelConfig(resolution=res))
     plain = build_generator(ModelConfig(resolution=res, fused_upconv=False))
     assert [tuple(v.shape) for v in fused.variables] == [tuple(v.shape) for v in plain.variables]

@@ -1,28 +1,25 @@
 """`UpConv2D`: nearest-neighbour upsampling followed by a 3x3 'same' convolution, computed exactly
 but with 2.25x fewer multiply-adds when the factor is 2.
 
-After a 2x nearest upsampling every 3x3 window covers only 2x2 distinct source pixels, so each
-of the four output phases is a 2x2 convolution of the *source* with taps summed from the 3x3
-kernel. One 2x2 convolution with 4*filters outputs computes all phases; they are then
-interleaved. The layer owns the same (3, 3, in, filters) kernel and bias as Conv2D, so the
-network, its parameters and its gradients are the lecture's; only the arithmetic is cheaper.
+After a 2x nearest upsampling every 3x3 window covers only 2x2 distinct source pixels, so the
+pair is a stride-2 transposed convolution of the *source* with a 4x4 kernel whose taps are sums
+of the 3x3 kernel's. The layer owns the same (3, 3, in, filters) kernel and bias as Conv2D, so
+the network, its parameters and its gradients are the lecture's; only the arithmetic is cheaper
+(and a transposed convolution is one library call in both directions, which on oneDNN runs
+about 2x faster than upsample + conv for the lecture's 64 px layer, backward included).
 """
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
 
-# For output phase p (0 or 1), which of the 3 taps (offsets -1, 0, +1) land on each of the 2
-# source pixels the window covers: phase 0 covers source offsets (-1, 0), phase 1 (0, +1).
-_PHASE_TAPS = ((( 1.0, 0.0, 0.0), (0.0, 1.0, 1.0)),
-               (( 1.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
-
-
-def _depth_to_space(x, block: int):
-    n, h, w, c = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2], x.shape[-1] // (block * block)
-    x = ops.reshape(x, (n, h, w, block, block, c))
-    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
-    return ops.reshape(x, (n, h * block, w * block, c))
+# Row k of the 4x4 transposed kernel sums the 3x3 taps (offsets -1, 0, +1) that reach source
+# pixel m from output pixel 2m + k - 1: output 2i reads x[i-1] through tap -1 and x[i] through
+# taps 0 and +1; output 2i+1 reads x[i] through taps -1 and 0 and x[i+1] through tap +1.
+_TAPS_4x3 = ((0.0, 0.0, 1.0),
+             (0.0, 1.0, 1.0),
+             (1.0, 1.0, 0.0),
+             (1.0, 0.0, 0.0))
 
 
 @keras.saving.register_keras_serializable(package="facegan")
@@ -44,18 +41,12 @@ class UpConv2D(layers.Layer):
         if self.size != 2:
             y = ops.conv(self.upsample(x), self.kernel, padding="same")
             return y + self.bias
-        taps = ops.convert_to_tensor(_PHASE_TAPS, dtype=self.kernel.dtype)  # [phase, 2, 3]
-        # phase kernels [2(a), 2(b), in, py, px, out] = sum over the 3x3 taps that fall on (a, b)
-        k = ops.einsum("yak,xbl,klio->abiyxo", taps, taps, self.kernel)
-        k = ops.reshape(k, (2, 2, k.shape[2], 4 * self.filters))
-        y = ops.conv(ops.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), ops.cast(k, x.dtype), padding="valid")
-        h, w = ops.shape(x)[1], ops.shape(x)[2]
-        # phase (py, px) reads rows py..py+h-1 and columns px..px+w-1 of the padded result;
-        # depth_to_space's channel order (py * 2 + px) is the kernel's (py, px) order.
-        f = self.filters
-        y = ops.concatenate([y[:, py:py + h, px:px + w, (2 * py + px) * f:(2 * py + px + 1) * f]
-                             for py in (0, 1) for px in (0, 1)], axis=-1)
-        y = _depth_to_space(y, 2)
+        taps = ops.convert_to_tensor(_TAPS_4x3, dtype=self.kernel.dtype)
+        # Two small matrix products (2.5x faster than the equivalent einsum on TF), giving the
+        # (4, 4, out, in) layout conv_transpose wants.
+        k = ops.tensordot(taps, ops.transpose(self.kernel, (0, 1, 3, 2)), axes=[[1], [0]])  # (4y, 3x, o, i)
+        k = ops.transpose(ops.tensordot(taps, k, axes=[[1], [1]]), (1, 0, 2, 3))
+        y = ops.conv_transpose(x, ops.cast(k, x.dtype), strides=2, padding="same")
         return y + ops.cast(self.bias, y.dtype)
 
     def compute_output_shape(self, input_shape):
@@ -65,3 +56,36 @@ class UpConv2D(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package="facegan")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras's BatchNormalization, trained through TensorFlow's fused kernel when it can be.
+
+    Keras 3 normalises with separate mean, variance and affine ops, each a pass over the
+    activation in both directions; at 64 px that was a quarter of the generator's step on a
+    CPU. TensorFlow's FusedBatchNorm does it in one pass each way. The math, the weights and the
+    moving statistics (biased batch variance, Keras's momentum rule) are Keras's; inference and
+    other backends use Keras's own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (training and self.trainable and mask is None and not self.renorm
+                   and self.center and self.scale and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and keras.backend.backend() == "tensorflow")
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = ops.cast(inputs, "float32")  # as Keras does: statistics in float32 under mixed precision
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32"),
+            epsilon=self.epsilon, is_training=True)
+        # The kernel reports the Bessel-corrected variance; Keras averages the biased one.
+        n = ops.cast(ops.prod(ops.shape(x)[:3]), "float32")
+        variance = variance * (n - 1.0) / n
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + ops.cast(mean, self.moving_mean.dtype) * (1.0 - m))
+        self.moving_variance.assign(
+            self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m))
+        return ops.cast(y, self.compute_dtype)

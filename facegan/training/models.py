@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from facegan.config import ModelConfig
-from facegan.training.layers import UpConv2D
+from facegan.training.layers import FusedBatchNormalization, UpConv2D
 
 BASE = 4  # the generator's first feature map is BASE x BASE
 BASE_UPSAMPLES = 3  # 4 -> 8 -> 16 -> 32 before the resolution-specific tail
@@ -37,7 +37,7 @@ def _up_block(x, size: int, filters: int, cfg: ModelConfig, name: str):
     else:
         x = layers.UpSampling2D(size, name=f"{name}_upsample")(x)
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
+    x = _batch_norm(x, cfg, name)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -59,6 +59,11 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
 
 
 def _down_tail(x, cfg: ModelConfig, name: str):
-    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
+    x = _batch_norm(x, cfg, name)
     x = layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
     return layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
+
+
+def _batch_norm(x, cfg: ModelConfig, name: str):
+    norm = FusedBatchNormalization if cfg.fused_batchnorm else layers.BatchNormalization
+    return norm(momentum=cfg.bn_momentum, name=f"{name}_bn")(x)
