@@ -1,9 +1,9 @@
 """Images/s of `facegan prepare` vs the lecture's sequential loader, on the same generated JPEGs.
 
 The lecture's loader (T81-558 7.2) does, for every file: Image.open -> resize(ANTIALIAS) ->
-np.asarray, one file after another. Both run here in one process tree on one JPEG set shaped
-like CelebA's aligned faces (178x218), so the ratio is what matters.
-The ratio is per worker too: with W workers, per core = ratio / W.
+np.asarray, one file after another. Both run here in one process on one JPEG set shaped like
+CelebA's aligned faces (178x218), so the ratio is what matters. `facegan prepare` decodes with
+W worker threads (default: one per core), so per core = ratio / W.
 
     python bench/prepare_throughput.py              # 2000 images, 64 px, all cores
     python bench/prepare_throughput.py --count 500 --res 128
@@ -67,7 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--res", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
     ap.add_argument("--images", choices=("photos", "noise"), default="photos",
                     help="crops of real photographs (default) or the synthetic noisy worst case")
     args = ap.parse_args()

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--src", required=True, help="folder (searched recursively) or .zip of JPEG/PNG/WebP files")
     s.add_argument("--res", type=int, default=64, help="output side in pixels (default 64)")
     s.add_argument("--out", required=True, help="the .npz cache to write")
-    s.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    s.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
 
     t = sub.add_parser("train", help="train a GAN run (new or resumed)", **_examples("""
         facegan train

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +18,49 @@ EMBEDDED = "embedded:lfw"  # the data name recorded for the default data set
 LFW_FACES = 100  # lfw_subset(): 200 images of 25x25 gray, the first 100 are faces
 
 
-def _manifest(images: np.ndarray, source: str, **extra) -> dict:
-    return {
-        "source": source,
-        "count": int(images.shape[0]),
-        "resolution": int(images.shape[1]),
-        "sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        **extra,
-    }
+def content_hash(images: np.ndarray) -> str:
+    """SHA-256 of the array's bytes in C order (hashed in place, without a copy)."""
+    return hashlib.sha256(np.ascontiguousarray(images).reshape(-1)).hexdigest()
 
 
 def save_dataset(out: str | os.PathLike, images: np.ndarray, source: str, **extra) -> dict:
     """Write uint8 NHWC images plus their manifest as one uncompressed .npz, atomically."""
-    manifest = _manifest(images, source, **extra)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, images=images, manifest=np.array(json.dumps(manifest)))
+    return write_dataset(out, [images], len(images), images.shape[1], source, **extra)
+
+
+def _manifest(source: str, count: int, res: int, sha256: str, **extra) -> dict:
+    return {"source": source, "count": count, "resolution": res, "sha256": sha256,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+
+
+class _CountMismatch(Exception):
+    pass
+
+
+def write_dataset(out: str | os.PathLike, chunks: Iterable[np.ndarray], count: int, res: int, source: str,
+                  **extra) -> dict | None:
+    """Stream uint8 [n, res, res, 3] chunks into a prepared .npz, atomically, hashing and writing
+    each as it arrives (so a producer's later chunks are decoded meanwhile). The header is
+    written first, for `count` images: if the chunks hold a different number, nothing is
+    written and None is returned. Otherwise returns the manifest."""
+    digest, n = hashlib.sha256(), 0
+    try:
+        with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+            with zf.open("images.npy", "w", force_zip64=True) as fp:
+                np.lib.format.write_array_header_1_0(
+                    fp, {"descr": "|u1", "fortran_order": False, "shape": (count, res, res, 3)})
+                for chunk in chunks:
+                    data = np.ascontiguousarray(chunk, np.uint8).reshape(-1)
+                    fp.write(data)
+                    digest.update(data)
+                    n += len(chunk)
+            if n != count:
+                raise _CountMismatch
+            manifest = _manifest(source, count, res, digest.hexdigest(), **extra)
+            with zf.open("manifest.npy", "w") as fp:
+                np.lib.format.write_array(fp, np.array(json.dumps(manifest)))
+    except _CountMismatch:
+        return None
     return manifest
 
 
@@ -51,7 +78,7 @@ def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         raise DataError(f"data file {path} holds {images.dtype} {images.shape}, expected uint8 [N, H, H, 3]")
     if len(images) == 0:
         raise DataError(f"data file {path} holds no images")
-    if hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest() != manifest.get("sha256"):
+    if content_hash(images) != manifest.get("sha256"):
         raise DataError(f"data file {path} is corrupt: its content hash does not match its manifest")
     return images, manifest
 
@@ -66,7 +93,8 @@ def embedded_faces(res: int) -> tuple[np.ndarray, dict]:
         np.asarray(Image.fromarray(g).resize((res, res), Image.Resampling.LANCZOS)) for g in gray
     ])
     images = np.repeat(images[..., None], 3, axis=-1)
-    return images, _manifest(images, "skimage.data.lfw_subset()[:100] (25x25 gray LFW faces)")
+    return images, _manifest("skimage.data.lfw_subset()[:100] (25x25 gray LFW faces)", len(images), res,
+                             content_hash(images))
 
 
 def load_training_data(path: str | None, res: int) -> tuple[np.ndarray, dict]:
