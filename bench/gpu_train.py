@@ -1,9 +1,11 @@
-"""GPU training throughput of facegan's JAX step (issue: GPU training), plus a short real run.
+"""GPU training throughput of facegan's JAX step vs an idiomatic PyTorch step (issue: GPU
+training), plus a short real run.
 
-Needs only JAX, Keras, NumPy and Pillow (no TensorFlow):
+Needs only JAX, Keras, NumPy and Pillow (no TensorFlow); with PyTorch installed it also times
+bench/torch_reference.py (channels_last, bfloat16 autocast, torch.compile) in the same run:
 
-    KERAS_BACKEND=jax python bench/gpu_train.py                         # the full table on a CUDA GPU
-    KERAS_BACKEND=jax python bench/gpu_train.py --batches 8 --steps 3 --train-steps 5   # a CPU smoke test
+    python bench/gpu_train.py                                             # the full table on a CUDA GPU
+    python bench/gpu_train.py --batches 8 --steps 3 --train-steps 5 --no-torch-compile   # a CPU smoke test
 
 For each preset (lecture96, celeba64), batch (32, 128, 512) and precision (float32, bfloat16):
 images/s, ms/step, peak device memory and achieved TFLOP/s, on synthetic data. FLOPs are
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave GPU memory for PyTorch's step
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
@@ -36,6 +39,12 @@ from facegan.training import jax_step  # noqa: E402
 from facegan.training.gan import FaceGAN  # noqa: E402
 from facegan.training.layers import UpConv2D  # noqa: E402
 from facegan.training.models import build_discriminator, build_generator  # noqa: E402
+
+try:  # the PyTorch reference is optional: without torch the table has facegan's columns only
+    import torch
+    from torch_reference import TorchGAN
+except ImportError:
+    torch = None
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -82,8 +91,31 @@ def time_steps(preset: str, batch: int, mixed: bool, steps: int) -> dict:
     jax.block_until_ready((state, logs))
     seconds = (time.perf_counter() - start) / steps
     flops = 3 * (forward_flops(gan.generator) + 2 * forward_flops(gan.discriminator)) * batch
-    return {"images/s": batch / seconds, "ms/step": 1e3 * seconds, "TFLOP/s": flops / seconds / 1e12,
+    return {"images/s": batch / seconds, "ms/step": 1e3 * seconds, "flops": flops, "TFLOP/s": flops / seconds / 1e12,
             "memory": peak_memory(), "finite": bool(np.isfinite(float(logs["g_loss"])))}
+
+
+def time_torch(preset: str, batch: int, mixed: bool, steps: int, compile: bool, flops: int) -> dict:
+    """The same configuration through bench/torch_reference.py (same network, same FLOPs)."""
+    cuda = torch.cuda.is_available()
+    res = PRESETS[preset].model.resolution
+    torch.manual_seed(0)
+    gan = TorchGAN(res, device="cuda" if cuda else "cpu", mixed=mixed, compile=compile)
+    real = (torch.rand(batch, 3, res, res, device=gan.device) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(3):  # compile (a few shapes: autocast, both D calls) and warm up
+        gan.step(real)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        g_loss, _ = gan.step(real)
+    sync()
+    seconds = (time.perf_counter() - start) / steps
+    return {"images/s": batch / seconds, "TFLOP/s": flops / seconds / 1e12,
+            "memory": f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else "n/a",
+            "finite": bool(torch.isfinite(g_loss))}
 
 
 def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
@@ -131,19 +163,39 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=200)
     p.add_argument("--faces", help="uint8 NHWC .npy of real faces (default: the embedded LFW faces)")
     p.add_argument("--out", default="gpu_train_preview.png")
+    p.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
+                   help="time the PyTorch step eagerly (torch.compile takes about a minute per shape on a CPU)")
     args = p.parse_args()
     device = jax.devices()[0]
-    print(f"device: {device.device_kind} ({device.platform}), JAX {jax.__version__}, Keras {keras.__version__}")
-    print("| preset | batch | precision | images/s | ms/step | TFLOP/s | peak memory |\n|---|---|---|---|---|---|---|")
+    print(f"device: {device.device_kind} ({device.platform}), JAX {jax.__version__}, Keras {keras.__version__}, "
+          + (f"PyTorch {torch.__version__}" if torch else "no PyTorch (reference columns left out)"))
+    head = "| preset | batch | precision | images/s | ms/step | TFLOP/s | peak memory |"
+    if torch:
+        head += " PyTorch images/s | PyTorch TFLOP/s | PyTorch peak memory | facegan / PyTorch |"
+    print(head + "\n" + "|---" * (head.count("|") - 1) + "|")
+    results = {}
     for preset in args.presets.split(","):
         for batch in map(int, args.batches.split(",")):
             for mixed in (False, True):
                 r = time_steps(preset, batch, mixed, args.steps)
-                print(f"| {preset} | {batch} | {'bfloat16' if mixed else 'float32'} | {r['images/s']:,.0f} | "
-                      f"{r['ms/step']:.2f} | {r['TFLOP/s']:.2f} | {r['memory']} |" + ("" if r["finite"] else " NOT FINITE"),
-                      flush=True)
+                row = (f"| {preset} | {batch} | {'bfloat16' if mixed else 'float32'} | {r['images/s']:,.0f} | "
+                       f"{r['ms/step']:.2f} | {r['TFLOP/s']:.2f} | {r['memory']} |")
+                if torch:
+                    t = time_torch(preset, batch, mixed, args.steps, args.torch_compile, r["flops"])
+                    r["torch"] = t
+                    row += (f" {t['images/s']:,.0f} | {t['TFLOP/s']:.2f} | {t['memory']} | "
+                            f"{r['images/s'] / t['images/s']:.2f}x |") + ("" if t["finite"] else " PyTorch NOT FINITE")
+                print(row + ("" if r["finite"] else " NOT FINITE"), flush=True)
+                results[preset, batch, mixed] = r
     keras.config.set_dtype_policy("float32")
-    print(f"ceiling: bfloat16 8192x8192 matmul {matmul_ceiling():.1f} TFLOP/s")
+    ceiling = matmul_ceiling()
+    print(f"ceiling: bfloat16 8192x8192 matmul {ceiling:.1f} TFLOP/s")
+    for (preset, batch, mixed), r in results.items():
+        if mixed and batch == max(b for (_, b, _) in results):
+            line = f"{preset}, batch {batch}, bfloat16: {100 * r['TFLOP/s'] / ceiling:.0f}% of the ceiling"
+            if "torch" in r:
+                line += f", {r['images/s'] / r['torch']['images/s']:.2f}x the PyTorch step"
+            print(line + " (targets: >= 50%, >= 1.5x at 64 px)")
     real_run(args.train_steps, args.faces, Path(args.out))
 
 
