@@ -65,6 +65,40 @@ print(json.dumps({"g": agreement(new["g_tv"], state["g_tv"], grads_g),
 """.replace("import jax,", "import json, jax,")
 
 
+
+UPCONV_CHECK = """
+import jax, jax.numpy as jnp, numpy as np
+from facegan.config import ModelConfig
+from facegan.training import layers
+from facegan.training.models import build_generator
+
+layers._jax_on_cpu = lambda: False  # the transposed form, as JAX runs it on a GPU
+fused = build_generator(ModelConfig(resolution=64))
+plain = build_generator(ModelConfig(resolution=64, fused_upconv=False))
+for a, b in zip(plain.variables, fused.variables):
+    a.assign(b)
+z = jnp.asarray(np.random.default_rng(0).normal(size=(3, 100)).astype("float32"))
+
+def forward(model):
+    ntv = [v.value for v in model.non_trainable_variables]
+    def loss(tv):
+        out, _ = model.stateless_call(tv, ntv, z, training=True)
+        return jnp.mean(out ** 2), out
+    return jax.value_and_grad(loss, has_aux=True)([v.value for v in model.trainable_variables])
+
+(_, out_f), grads_f = forward(fused)
+(_, out_p), grads_p = forward(plain)
+assert float(jnp.abs(out_f - out_p).max()) < 2e-5
+for gf, gp in zip(grads_f, grads_p):
+    assert float(jnp.linalg.norm(gf - gp)) <= 1e-3 * float(jnp.linalg.norm(gp)) + 1e-7
+print("same")
+"""
+
+
+def test_transposed_upconv_is_the_lecture_generator_on_jax():
+    r = run_jax(UPCONV_CHECK)
+    assert r.returncode == 0 and r.stdout.strip().endswith("same"), r.stderr[-2000:]
+
 def test_jax_step_updates_each_network_from_its_own_loss():
     r = run_jax(SIGN_CHECK)
     assert r.returncode == 0, r.stderr[-3000:]
