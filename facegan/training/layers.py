@@ -44,7 +44,9 @@ class UpConv2D(layers.Layer):
                                       initializer="glorot_uniform")
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         # Other factors (and JAX on a CPU) keep the plain two-step form: the same function and weights.
+        # Built here even when unused: Keras's fit() treats an unbuilt sublayer as an unbuilt model.
         self.upsample = layers.UpSampling2D(self.size, dtype=self.dtype_policy)
+        self.upsample.build(input_shape)
 
     def call(self, x):
         if self.size != 2 or _jax_on_cpu():

@@ -2,7 +2,7 @@
 
 Pillow resizes one image at a time in fixed-point loops. For the small squares `prepare` makes
 (a JPEG drafted to 1-2x the target side), the same filter applied to a whole chunk as matrix
-products runs through BLAS several times faster. The arithmetic is Pillow's: a Lanczos-3
+products runs through BLAS about three times faster. The arithmetic is Pillow's: a Lanczos-3
 kernel stretched by the downscale factor (so it antialiases), Pillow's tap window, weights
 normalised per output pixel, the horizontal pass first and its result rounded and clipped to 8
 bits before the vertical pass. Results match Pillow's to within one level (its weights are
