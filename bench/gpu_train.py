@@ -8,7 +8,8 @@ bench/torch_reference.py (channels_last, bfloat16 autocast, torch.compile) in th
     python bench/gpu_train.py --batches 8 --steps 3 --train-steps 5 --no-torch-compile   # a CPU smoke test
 
 For each preset (lecture96, celeba64), batch (32, 128, 512) and precision (float32, bfloat16):
-images/s, ms/step, peak device memory and achieved TFLOP/s, on synthetic data. FLOPs are
+images/s, ms/step, peak device memory (JAX's is the process's peak so far, so it only grows down
+the table; PyTorch's is reset per row) and achieved TFLOP/s, on synthetic data. FLOPs are
 counted from the layer shapes: 2 x multiply-adds of every Conv2D/UpConv2D/Dense in one forward
 pass of G and of D, times 3 for forward + backward, for G once and D twice (real and fake).
 The ceiling is a large bfloat16 matrix product on the same device. Then 200 steps on the
