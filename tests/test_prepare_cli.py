@@ -183,3 +183,16 @@ def test_prepare_matches_pillow_and_is_thread_count_independent(tmp_path):
         diff = np.abs(got.astype(int) - _pillow_face((src / name).read_bytes(), 32))
         # Same decoder settings, so only the resize's rounding differs: one level at most.
         assert diff.max() <= 1 and diff.mean() < 0.05, (name, diff.max(), diff.mean())
+
+
+def test_streamed_cache_writes_all_or_nothing(tmp_path):
+    from facegan.training.data import write_dataset
+
+    chunks = [np.full((2, 8, 8, 3), i, np.uint8) for i in range(3)]
+    manifest = write_dataset(tmp_path / "ok.npz", iter(chunks), 6, 8, source="test")
+    images, stored = load_dataset(tmp_path / "ok.npz")
+    assert stored == manifest and images.shape == (6, 8, 8, 3) and images[4].max() == 2
+    assert write_dataset(tmp_path / "short.npz", iter(chunks), 7, 8, source="test") is None
+    with pytest.raises(ValueError, match="expected uint8"):
+        write_dataset(tmp_path / "bad.npz", [np.zeros((2, 8, 8, 1), np.uint8)], 2, 8, source="test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npz"]  # no partial or temporary files

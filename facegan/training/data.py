@@ -50,7 +50,9 @@ def write_dataset(out: str | os.PathLike, chunks: Iterable[np.ndarray], count: i
                 np.lib.format.write_array_header_1_0(
                     fp, {"descr": "|u1", "fortran_order": False, "shape": (count, res, res, 3)})
                 for chunk in chunks:
-                    data = np.ascontiguousarray(chunk, np.uint8).reshape(-1)
+                    if chunk.dtype != np.uint8 or chunk.shape[1:] != (res, res, 3):
+                        raise ValueError(f"expected uint8 [n, {res}, {res}, 3] chunks, got {chunk.dtype} {chunk.shape}")
+                    data = np.ascontiguousarray(chunk).reshape(-1)
                     fp.write(data)
                     digest.update(data)
                     n += len(chunk)
