@@ -56,7 +56,8 @@ def decode_rgb(data: bytes, res: int) -> np.ndarray:
         try:
             h, w, space, _ = simplejpeg.decode_jpeg_header(data)
             if space in ("YCbCr", "Gray"):
-                scale = next(k for k in (8, 4, 2, 1) if min(w // res, h // res) >= k or k == 1)
+                fits = min(w // res, h // res)  # how many times the target fits in each side
+                scale = next((k for k in (8, 4, 2) if fits >= k), 1)
                 # Pillow's accurate IDCT and fancy chroma upsampling: the same pixels as Pillow.
                 return simplejpeg.decode_jpeg(data, "RGB", fastdct=False, fastupsample=False,
                                               min_height=-(-h // scale), min_width=-(-w // scale))
@@ -127,7 +128,7 @@ def prepare(src: str | os.PathLike, res: int, out: str | os.PathLike, workers: i
         stack.callback(pool.shutdown, cancel_futures=True)  # on an error or Ctrl-C, drop queued chunks
         bar = stack.enter_context(tqdm(total=len(names), desc=f"prepare {res}px", unit="img", disable=not progress))
         chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
-        results = pool.map(_load_chunk, [read] * len(chunks), chunks, [res] * len(chunks))
+        results = pool.map(lambda part: _load_chunk(read, part, res), chunks)
 
         def faces():  # in order, so the cache follows the sorted names
             for decoded, bad in results:
