@@ -16,6 +16,7 @@ The ceiling is a large bfloat16 matrix product on the same device. Then 200 step
 embedded faces (or --faces FILE.npy, uint8 NHWC, where scikit-image is missing) check finite
 losses and write a preview.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,18 +29,18 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # leave GPU memory for PyTorch's step
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
 
-from facegan import images  # noqa: E402
-from facegan.config import PRESETS  # noqa: E402
-from facegan.sampling import generate  # noqa: E402
-from facegan.training import jax_step  # noqa: E402
-from facegan.training.gan import FaceGAN  # noqa: E402
-from facegan.training.layers import UpConv2D  # noqa: E402
-from facegan.training.models import build_discriminator, build_generator  # noqa: E402
+from facegan import images
+from facegan.config import PRESETS
+from facegan.sampling import generate
+from facegan.training import jax_step
+from facegan.training.gan import FaceGAN
+from facegan.training.layers import UpConv2D
+from facegan.training.models import build_discriminator, build_generator
 
 try:  # the PyTorch reference is optional: without torch the table has facegan's columns only
     import torch
@@ -67,7 +68,9 @@ def build(preset: str, mixed: bool, seed: int = 0):
     keras.utils.set_random_seed(seed)
     g, d = build_generator(cfg.model), build_discriminator(cfg.model)
     gan = FaceGAN(g, d, seed=seed)
-    gan.compile(keras.optimizers.Adam(cfg.train.g_lr, cfg.train.beta_1), keras.optimizers.Adam(cfg.train.d_lr, cfg.train.beta_1))
+    gan.compile(
+        keras.optimizers.Adam(cfg.train.g_lr, cfg.train.beta_1), keras.optimizers.Adam(cfg.train.d_lr, cfg.train.beta_1)
+    )
     gan.build_optimizers()
     return cfg, gan
 
@@ -92,8 +95,14 @@ def time_steps(preset: str, batch: int, mixed: bool, steps: int) -> dict:
     jax.block_until_ready((state, logs))
     seconds = (time.perf_counter() - start) / steps
     flops = 3 * (forward_flops(gan.generator) + 2 * forward_flops(gan.discriminator)) * batch
-    return {"images/s": batch / seconds, "ms/step": 1e3 * seconds, "flops": flops, "TFLOP/s": flops / seconds / 1e12,
-            "memory": peak_memory(), "finite": bool(np.isfinite(float(logs["g_loss"])))}
+    return {
+        "images/s": batch / seconds,
+        "ms/step": 1e3 * seconds,
+        "flops": flops,
+        "TFLOP/s": flops / seconds / 1e12,
+        "memory": peak_memory(),
+        "finite": bool(np.isfinite(float(logs["g_loss"]))),
+    }
 
 
 def time_torch(preset: str, batch: int, mixed: bool, steps: int, compile: bool, flops: int) -> dict:
@@ -114,9 +123,12 @@ def time_torch(preset: str, batch: int, mixed: bool, steps: int, compile: bool, 
         g_loss, _ = gan.step(real)
     sync()
     seconds = (time.perf_counter() - start) / steps
-    return {"images/s": batch / seconds, "TFLOP/s": flops / seconds / 1e12,
-            "memory": f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else "n/a",
-            "finite": bool(torch.isfinite(g_loss))}
+    return {
+        "images/s": batch / seconds,
+        "TFLOP/s": flops / seconds / 1e12,
+        "memory": f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else "n/a",
+        "finite": bool(torch.isfinite(g_loss)),
+    }
 
 
 def matmul_ceiling(n: int = 8192, repeats: int = 20) -> float:
@@ -134,11 +146,11 @@ def real_run(train_steps: int, faces_file: str | None, out: Path) -> None:
     if faces_file:
         faces = np.load(faces_file)
     else:
-        from facegan.training.data import embedded_faces
+        from facegan.data.embedded import embedded_faces
 
         faces = embedded_faces(32)[0]
     cfg, gan = build("lfw32", mixed=False)
-    from facegan.training.data import numpy_batches
+    from facegan.data.pipeline import numpy_batches
 
     batches, _ = numpy_batches(faces, 16, 0, True, 0, 10**6)
     state, step = jax_step.make_step(gan)
@@ -150,8 +162,10 @@ def real_run(train_steps: int, faces_file: str | None, out: Path) -> None:
     preview = generate(gan.sampler, np.random.default_rng(0).standard_normal((28, cfg.model.latent_dim)))
     images.save_png(out, images.grid(preview, 4, 7, 4))
     ok = np.isfinite(losses).all()
-    print(f"{train_steps} steps on {len(faces)} real faces: final g_loss {losses[-1][0]:.3f} d_loss {losses[-1][1]:.3f}, "
-          f"{'finite' if ok else 'NOT FINITE'}; preview {out}")
+    print(
+        f"{train_steps} steps on {len(faces)} real faces: final g_loss {losses[-1][0]:.3f} d_loss {losses[-1][1]:.3f}, "
+        f"{'finite' if ok else 'NOT FINITE'}; preview {out}"
+    )
     if not ok:
         sys.exit(1)
 
@@ -164,12 +178,18 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=200)
     p.add_argument("--faces", help="uint8 NHWC .npy of real faces (default: the embedded LFW faces)")
     p.add_argument("--out", default="gpu_train_preview.png")
-    p.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
-                   help="time the PyTorch step eagerly (torch.compile takes about a minute per shape on a CPU)")
+    p.add_argument(
+        "--no-torch-compile",
+        dest="torch_compile",
+        action="store_false",
+        help="time the PyTorch step eagerly (torch.compile takes about a minute per shape on a CPU)",
+    )
     args = p.parse_args()
     device = jax.devices()[0]
-    print(f"device: {device.device_kind} ({device.platform}), JAX {jax.__version__}, Keras {keras.__version__}, "
-          + (f"PyTorch {torch.__version__}" if torch else "no PyTorch (reference columns left out)"))
+    print(
+        f"device: {device.device_kind} ({device.platform}), JAX {jax.__version__}, Keras {keras.__version__}, "
+        + (f"PyTorch {torch.__version__}" if torch else "no PyTorch (reference columns left out)")
+    )
     head = "| preset | batch | precision | images/s | ms/step | TFLOP/s | peak memory |"
     if torch:
         head += " PyTorch images/s | PyTorch TFLOP/s | PyTorch peak memory | facegan / PyTorch |"
@@ -179,13 +199,17 @@ def main() -> None:
         for batch in map(int, args.batches.split(",")):
             for mixed in (False, True):
                 r = time_steps(preset, batch, mixed, args.steps)
-                row = (f"| {preset} | {batch} | {'bfloat16' if mixed else 'float32'} | {r['images/s']:,.0f} | "
-                       f"{r['ms/step']:.2f} | {r['TFLOP/s']:.2f} | {r['memory']} |")
+                row = (
+                    f"| {preset} | {batch} | {'bfloat16' if mixed else 'float32'} | {r['images/s']:,.0f} | "
+                    f"{r['ms/step']:.2f} | {r['TFLOP/s']:.2f} | {r['memory']} |"
+                )
                 if torch:
                     t = time_torch(preset, batch, mixed, args.steps, args.torch_compile, r["flops"])
                     r["torch"] = t
-                    row += (f" {t['images/s']:,.0f} | {t['TFLOP/s']:.2f} | {t['memory']} | "
-                            f"{r['images/s'] / t['images/s']:.2f}x |") + ("" if t["finite"] else " PyTorch NOT FINITE")
+                    row += (
+                        f" {t['images/s']:,.0f} | {t['TFLOP/s']:.2f} | {t['memory']} | "
+                        f"{r['images/s'] / t['images/s']:.2f}x |"
+                    ) + ("" if t["finite"] else " PyTorch NOT FINITE")
                 print(row + ("" if r["finite"] else " NOT FINITE"), flush=True)
                 results[preset, batch, mixed] = r
     keras.config.set_dtype_policy("float32")

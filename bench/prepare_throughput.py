@@ -8,6 +8,7 @@ W worker threads (default: one per core), so per core = ratio / W.
     python bench/prepare_throughput.py              # 2000 images, 64 px, all cores
     python bench/prepare_throughput.py --count 500 --res 128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facegan.training.prepare import prepare
+from facegan.data.prepare import prepare
 
 
 def photo_jpegs(folder: Path, count: int) -> list[Path]:
@@ -27,8 +28,19 @@ def photo_jpegs(folder: Path, count: int) -> list[Path]:
     scikit-image, saved at JPEG quality 90: photo statistics without a download."""
     import skimage.data as sd
 
-    photos = [getattr(sd, n)() for n in ("astronaut", "coffee", "chelsea", "rocket", "cat", "hubble_deep_field",
-                                         "immunohistochemistry", "retina")]
+    photos = [
+        getattr(sd, n)()
+        for n in (
+            "astronaut",
+            "coffee",
+            "chelsea",
+            "rocket",
+            "cat",
+            "hubble_deep_field",
+            "immunohistochemistry",
+            "retina",
+        )
+    ]
     rng = np.random.default_rng(0)
     paths = []
     for i in range(count):
@@ -68,8 +80,12 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
-    ap.add_argument("--images", choices=("photos", "noise"), default="photos",
-                    help="crops of real photographs (default) or the synthetic noisy worst case")
+    ap.add_argument(
+        "--images",
+        choices=("photos", "noise"),
+        default="photos",
+        help="crops of real photographs (default) or the synthetic noisy worst case",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "jpegs"

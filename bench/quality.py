@@ -8,6 +8,7 @@ raw generator is evaluated too: EMA changes nothing in training, so "raw" isolat
     python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0,1,2
     python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,24 @@ def train(preset: str, seed: int, run_dir: Path, extra: list[str]) -> float:
     if (run_dir / "eval-done").is_file():  # finished earlier: reuse (delete the folder to retrain)
         return json.loads((run_dir / "eval-done").read_text())["seconds"]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "facegan.cli", "train", "--preset", preset, "--seed", str(seed),
-                    "--run-dir", str(run_dir), *extra], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "facegan.cli",
+            "train",
+            "--preset",
+            preset,
+            "--seed",
+            str(seed),
+            "--run-dir",
+            str(run_dir),
+            *extra,
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - started
     (run_dir / "eval-done").write_text(json.dumps({"seconds": seconds}))
     return seconds
@@ -49,19 +66,30 @@ def main() -> None:
     p.add_argument("--eval-seed", type=int, default=1000)
     p.add_argument("--num-images", type=int, default=8192)
     args = p.parse_args()
-    from facegan.evaluation.report import evaluate
+    from facegan.commands.evaluate_report import evaluate
 
-    extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (
+        ["--epochs", str(args.epochs)] if args.epochs else []
+    )
     rows = []
     for preset in args.presets.split(","):
         for seed in map(int, args.seeds.split(",")):
             run_dir = Path(args.runs_root) / f"{preset}{args.tag}-{args.res}px-seed{seed}"
             seconds = train(preset, seed, run_dir, extra)
             seen = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["images_seen"]
-            kinds = [True, False] if json.loads((run_dir / "config.json").read_text())["train"]["ema_decay"] > 0 else [False]
+            kinds = (
+                [True, False]
+                if json.loads((run_dir / "config.json").read_text())["train"]["ema_decay"] > 0
+                else [False]
+            )
             for ema in kinds:
-                report = evaluate(run=run_dir, num_images=args.num_images, seed=args.eval_seed,
-                                  out_dir=run_dir / ("eval" if ema else "eval-raw"), ema=ema)
+                report = evaluate(
+                    run=run_dir,
+                    num_images=args.num_images,
+                    seed=args.eval_seed,
+                    out_dir=run_dir / ("eval" if ema else "eval-raw"),
+                    ema=ema,
+                )
                 name = f"{preset}{args.tag}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
                 rows.append((name, seed, seen, seconds, report["swd_x1e3"]))
                 print(f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}", flush=True)
@@ -71,10 +99,15 @@ def main() -> None:
     print("|---" * (len(levels) + 4) + "|")
     for name in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == name]
+
         def stat(values):
             return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
-        print(f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
-              + " | ".join(stat([r[4][k] for r in mine]) for k in levels) + f" | {stat([r[4]['swd'] for r in mine])} |")
+
+        print(
+            f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
+            + " | ".join(stat([r[4][k] for r in mine]) for k in levels)
+            + f" | {stat([r[4]['swd'] for r in mine])} |"
+        )
 
 
 if __name__ == "__main__":

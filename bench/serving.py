@@ -10,6 +10,7 @@ The server runs in its own process, as in production.
 
     python bench/serving.py --model-dir models/facegan      # after scripts/quickstart
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facegan.serving.client import FaceClient  # noqa: E402
+from facegan.client import FaceClient
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,9 +44,14 @@ def timed_pair(a, b, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def start_server(model_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(model_dir),
-                             "--port", "0", "--file-system-poll-wait-seconds", "0", *extra],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(model_dir), "--port", "0"]
+    proc = subprocess.Popen(
+        [*command, "--file-system-poll-wait-seconds", "0", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
@@ -100,8 +106,10 @@ def main() -> None:
 
     fn = tf.saved_model.load(str(model_dir / str(versions[-1]))).signatures["serving_default"]
     latent_dim = int(fn.structured_input_signature[1]["z"].shape[-1])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, TF {tf.__version__}; "
-          f"model {model_dir}/{versions[-1]}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, TF {tf.__version__}; "
+        f"model {model_dir}/{versions[-1]}"
+    )
     print("| path                         | batch | p50 (ms) | p99 (ms) | images/s |\n|---|---|---|---|---|")
     medians = {}
     proc, address = start_server(model_dir)
@@ -109,7 +117,9 @@ def main() -> None:
         with FaceClient(address, timeout=30) as client:
             for batch in (1, 16):  # alternate the two paths call by call, so both see the same machine state
                 z = np.random.default_rng(batch).standard_normal((batch, latent_dim)).astype(np.float32)
-                local, served = timed_pair(lambda: fn(z=tf.constant(z))["images"].numpy(), lambda: client.generate(z), args.calls)
+                local, served = timed_pair(
+                    lambda z=z: fn(z=tf.constant(z))["images"].numpy(), lambda z=z: client.generate(z), args.calls
+                )
                 medians["local", batch] = row("in-process SavedModel", local, batch)
                 medians["served", batch] = row("facegan serve (gRPC)", served, batch)
         unbatched = concurrent_throughput(address, latent_dim, args.clients, args.seconds)
@@ -123,9 +133,12 @@ def main() -> None:
         proc.terminate()
         proc.wait()
     for batch in (1, 16):
-        print(f"server overhead at batch {batch}: {medians['served', batch] / medians['local', batch] - 1:+.1%} of in-process p50")
-    print(f"{args.clients} concurrent 1-face clients: {unbatched:.1f} images/s unbatched, {batched:.1f} batched "
-          f"({batched / unbatched:.2f}x)")
+        overhead = medians["served", batch] / medians["local", batch] - 1
+        print(f"server overhead at batch {batch}: {overhead:+.1%} of in-process p50")
+    print(
+        f"{args.clients} concurrent 1-face clients: {unbatched:.1f} images/s unbatched, {batched:.1f} batched "
+        f"({batched / unbatched:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

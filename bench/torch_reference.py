@@ -9,6 +9,7 @@ fake; g_loss's gradient goes to G only and d_loss's to D only, both taken before
 PyTorch pads a stride-2 'same' convolution symmetrically where Keras pads after, so outputs
 sit half a pixel apart; shapes, parameters and FLOPs are the same.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,12 @@ from torch.nn import functional as F
 
 
 def _up_block(cin: int, cout: int, scale: int) -> list[nn.Module]:
-    return [nn.Upsample(scale_factor=scale, mode="nearest"), nn.Conv2d(cin, cout, 3, padding=1),
-            nn.BatchNorm2d(cout, eps=1e-3, momentum=0.2), nn.ReLU(inplace=True)]
+    return [
+        nn.Upsample(scale_factor=scale, mode="nearest"),
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.BatchNorm2d(cout, eps=1e-3, momentum=0.2),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class Generator(nn.Module):
@@ -44,11 +49,18 @@ class Discriminator(nn.Module):
         super().__init__()
         side = ((resolution // 4) + 1 + 1) // 2  # /2, /2, pad +1, /2 (ceil)
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.25),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ZeroPad2d((0, 1, 0, 1)), *_down_tail(64),
-            nn.Conv2d(64, 128, 3, stride=2, padding=1), *_down_tail(128),
-            nn.Conv2d(128, 256, 3, padding=1), *_down_tail(256),
-            nn.Conv2d(256, 512, 3, padding=1), *_down_tail(512),
+            nn.Conv2d(channels, 32, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Dropout(0.25),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ZeroPad2d((0, 1, 0, 1)),
+            *_down_tail(64),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1),
+            *_down_tail(128),
+            nn.Conv2d(128, 256, 3, padding=1),
+            *_down_tail(256),
+            nn.Conv2d(256, 512, 3, padding=1),
+            *_down_tail(512),
             nn.Flatten(),
         )
         self.logit = nn.Linear(side * side * 512, 1)
@@ -57,12 +69,29 @@ class Discriminator(nn.Module):
         return self.logit(self.features(image)).float()
 
 
+def lecture_losses(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(g_loss, d_loss): BCE from logits, G wants fakes called real, D wants real real and fakes fake."""
+    bce = F.binary_cross_entropy_with_logits
+    g_loss = bce(fake_logits, torch.ones_like(fake_logits))
+    d_loss = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+    return g_loss, d_loss
+
+
 class TorchGAN:
     """G, D, both Adams and the lecture's step; `step(real)` returns (g_loss, d_loss) tensors."""
 
-    def __init__(self, resolution: int = 64, latent_dim: int = 100, device: str = "cpu", mixed: bool = False,
-                 compile: bool = True, lr: float = 1.5e-4, beta_1: float = 0.5):
-        self.device, self.latent_dim = torch.device(device), latent_dim
+    def __init__(
+        self,
+        resolution: int = 64,
+        latent_dim: int = 100,
+        device: str = "cpu",
+        mixed: bool = False,
+        compile: bool = True,
+        lr: float = 1.5e-4,
+        beta_1: float = 0.5,
+    ):
+        self.device = torch.device(device)
+        self.latent_dim = latent_dim
         self.generator = Generator(resolution, latent_dim).to(self.device, memory_format=torch.channels_last)
         self.discriminator = Discriminator(resolution).to(self.device, memory_format=torch.channels_last)
         fused = self.device.type == "cuda"
@@ -77,9 +106,7 @@ class TorchGAN:
         with self.autocast:
             fake = self.g(z)
             real_logits, fake_logits = self.d(real), self.d(fake)
-        g_loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        g_loss, d_loss = lecture_losses(real_logits, fake_logits)
         g_params, d_params = list(self.generator.parameters()), list(self.discriminator.parameters())
         # Two separate gradients, as the lecture's two tapes: each loss reaches only its own network.
         g_grads = torch.autograd.grad(g_loss, g_params, retain_graph=True)

@@ -7,6 +7,7 @@ on probabilities (T81-558 7.2). facegan's is `FaceGAN.train_step` as `fit()` run
     python bench/train_throughput.py                 # 64 px, batch 32 (the issue's target setting)
     python bench/train_throughput.py --res 32 --steps 10
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,14 +18,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from facegan.config import ModelConfig  # noqa: E402
-from facegan.training.gan import FaceGAN  # noqa: E402
-from facegan.training.models import build_discriminator, build_generator  # noqa: E402
-from facegan.training.run import precision_policy  # noqa: E402
+from facegan.config import ModelConfig
+from facegan.training.gan import FaceGAN
+from facegan.training.models import build_discriminator, build_generator
+from facegan.training.run import precision_policy
 
 
 def lecture_step(cfg: ModelConfig, batch: int):
@@ -44,12 +45,15 @@ def lecture_step(cfg: ModelConfig, batch: int):
             real_output = discriminator(images, training=True)
             fake_output = discriminator(generated_images, training=True)
             gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
-            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
-                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
-        g_opt.apply_gradients(zip(gen_tape.gradient(gen_loss, generator.trainable_variables),
-                                  generator.trainable_variables))
-        d_opt.apply_gradients(zip(disc_tape.gradient(disc_loss, discriminator.trainable_variables),
-                                  discriminator.trainable_variables))
+            disc_loss = cross_entropy(tf.ones_like(real_output), real_output) + cross_entropy(
+                tf.zeros_like(fake_output), fake_output
+            )
+        g_opt.apply_gradients(
+            zip(gen_tape.gradient(gen_loss, generator.trainable_variables), generator.trainable_variables)
+        )
+        d_opt.apply_gradients(
+            zip(disc_tape.gradient(disc_loss, discriminator.trainable_variables), discriminator.trainable_variables)
+        )
         return gen_loss, disc_loss
 
     return lambda images: [t.numpy() for t in train_step(images)]
@@ -58,8 +62,9 @@ def lecture_step(cfg: ModelConfig, batch: int):
 def facegan_step(cfg: ModelConfig, batch: int, xla: bool, mixed: bool):
     with precision_policy(mixed):
         gan = FaceGAN(build_generator(cfg), build_discriminator(cfg), seed=0)
-        gan.compile(keras.optimizers.Adam(1.5e-4, beta_1=0.5), keras.optimizers.Adam(1.5e-4, beta_1=0.5),
-                    jit_compile=xla)
+        gan.compile(
+            keras.optimizers.Adam(1.5e-4, beta_1=0.5), keras.optimizers.Adam(1.5e-4, beta_1=0.5), jit_compile=xla
+        )
         gan.build_optimizers()
     gan.make_train_function()
     return lambda images: gan.train_function(iter([images]))
@@ -86,13 +91,18 @@ def main():
     keras.utils.set_random_seed(0)
 
     rows = [("lecture step (tf.function, no XLA)", measure(lecture_step(cfg, args.batch), images, args.steps))]
-    for name, xla, mixed in (("facegan, XLA off", False, False), ("facegan, XLA on", True, False),
-                             ("facegan, XLA off, --mixed-precision", False, True),
-                             ("facegan, XLA on, --mixed-precision", True, True)):
+    for name, xla, mixed in (
+        ("facegan, XLA off", False, False),
+        ("facegan, XLA on", True, False),
+        ("facegan, XLA off, --mixed-precision", False, True),
+        ("facegan, XLA on, --mixed-precision", True, True),
+    ):
         rows.append((name, measure(facegan_step(cfg, args.batch, xla, mixed), images, args.steps)))
     base = rows[0][1]
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
-          f"{args.res}px, batch {args.batch}, {args.steps} timed steps")
+    print(
+        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
+        f"{args.res}px, batch {args.batch}, {args.steps} timed steps"
+    )
     print(f"{'step':40s} {'images/s':>10s} {'vs lecture':>10s}")
     for name, ips in rows:
         print(f"{name:40s} {ips:10.2f} {ips / base:9.2f}x")

@@ -3,6 +3,7 @@
 A run's fully resolved `Config` is written to `config.json` in its run folder and
 later carried into the export's model card, so every stage agrees on one record.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -119,6 +120,7 @@ class Config:
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "data-parallel")
+DEFAULT_PRESET = "lfw32"  # what `facegan train` starts from without --preset
 
 PRESETS: dict[str, Config] = {
     # The quick start: 100 real LFW faces shipped inside scikit-image, 32 px, minutes on a CPU.

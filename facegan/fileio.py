@@ -2,14 +2,16 @@
 
 A reader (a resuming trainer, a polling model server) never sees a half-written file.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager

@@ -1,9 +1,10 @@
 """uint8 image batches -> preview grids, PNG files and animated GIFs (NumPy and Pillow only)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image

@@ -4,6 +4,7 @@
 SavedModel's signatures and the tests. They are written once, here, in TensorFlow/Keras ops so
 the export can trace them into its graph. `to_uint8` and `generate` run on any Keras backend.
 """
+
 from __future__ import annotations
 
 import keras
@@ -41,4 +42,4 @@ def generate(generator: keras.Model, z, batch_size: int = 64) -> np.ndarray:
         keras.ops.convert_to_numpy(to_uint8(generator(z[i : i + batch_size], training=False)))
         for i in range(0, len(z), batch_size)
     ]
-    return np.concatenate(out) if out else np.zeros((0,) + tuple(generator.output_shape[1:]), np.uint8)
+    return np.concatenate(out) if out else np.zeros((0, *generator.output_shape[1:]), np.uint8)

@@ -1,4 +1,5 @@
 """Seed lists as StyleGAN's tools accept them: "0,1,4-6" -> [0, 1, 4, 5, 6]."""
+
 from __future__ import annotations
 
 MAX_SEED = 2**31 - 1  # seeds are int64 in the exported graph; this bound keeps every client happy

@@ -14,14 +14,21 @@ def tiny_config(epochs: int = 2, **train):
     """lfw32 on the embedded faces, cut down to seconds on a 2-core CPU."""
     from facegan.config import PRESETS
 
-    return PRESETS["lfw32"].override(train={"epochs": epochs, "batch_size": 16, **train},
-                                     preview={"rows": 2, "cols": 3, "margin": 2})
+    return PRESETS["lfw32"].override(
+        train={"epochs": epochs, "batch_size": 16, **train}, preview={"rows": 2, "cols": 3, "margin": 2}
+    )
 
 
 def run_cli(*args, timeout=300, **kwargs):
     """Run `facegan ...` in a fresh interpreter, as a user would."""
-    return subprocess.run([sys.executable, "-m", "facegan.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "facegan.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=kwargs.pop("cwd", ROOT),
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="session")

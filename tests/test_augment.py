@@ -1,4 +1,5 @@
 """DiffAugment's transforms: exact shifts and squares, and gradients that reach the generator."""
+
 import keras
 import numpy as np
 import tensorflow as tf

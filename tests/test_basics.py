@@ -1,4 +1,5 @@
 """Config, seed lists, image grids and atomic files: the small shared modules."""
+
 import json
 
 import numpy as np
@@ -31,10 +32,17 @@ def test_presets_valid_and_round_trip():
         preset("nope")
 
 
-@pytest.mark.parametrize("fields", [
-    {"model": {"resolution": 48}}, {"model": {"resolution": 160}}, {"train": {"batch_size": 0}},
-    {"train": {"epochs": 0}}, {"train": {"label_smoothing": 0.7}}, {"train": {"strategy": "tpu"}},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": {"resolution": 48}},
+        {"model": {"resolution": 160}},
+        {"train": {"batch_size": 0}},
+        {"train": {"epochs": 0}},
+        {"train": {"label_smoothing": 0.7}},
+        {"train": {"strategy": "tpu"}},
+    ],
+)
 def test_config_rejects(fields):
     with pytest.raises(ConfigError):
         PRESETS["lfw32"].override(**fields).validate()
@@ -67,9 +75,8 @@ def test_gif_frames(tmp_path):
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "x.json"
     fileio.write_json(target, {"a": 1})
-    with pytest.raises(RuntimeError):
-        with fileio.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), fileio.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]

@@ -1,15 +1,16 @@
 """`facegan demo` end to end: gradio_client and a real browser against a real `facegan serve`."""
+
 import shutil
 import socket
 import time
 
 import numpy as np
 import pytest
+from conftest import start_server
 from PIL import Image
 
-from conftest import start_server
+from facegan.client import FaceClient
 from facegan.images import load_png
-from facegan.serving.client import FaceClient
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,8 @@ class Stack:
         from facegan.demo.app import build_app, launch
         from facegan.demo.faces import FaceSource
 
-        self.model_dir, self.grpc_port = model_dir, free_port()
+        self.model_dir = model_dir
+        self.grpc_port = free_port()
         self.start_server()
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.app = build_app(FaceSource(self.address, timeout=3), out_dir=str(tmp))
@@ -106,13 +108,16 @@ def test_explore_changes_one_number(client):
     assert not np.array_equal(faces[0], faces[-1])
 
 
-@pytest.mark.parametrize("api, args, words", [
-    ("/generate", (-1, 4, 1.0, "latest"), "seed must be between 0 and 2147483647"),
-    ("/generate", (1.5, 4, 1.0, "latest"), "seed must be a whole number"),
-    ("/interpolate", (1, 2**31, 4, "latest"), "second seed must be between"),
-    ("/explore", (1, 100, -1.0, 1.0, 4, "latest"), "dimension must be between 0 and 99"),
-    ("/explore", (1, 3, 2.0, 1.0, 4, "latest"), "the range must satisfy"),
-])
+@pytest.mark.parametrize(
+    "api, args, words",
+    [
+        ("/generate", (-1, 4, 1.0, "latest"), "seed must be between 0 and 2147483647"),
+        ("/generate", (1.5, 4, 1.0, "latest"), "seed must be a whole number"),
+        ("/interpolate", (1, 2**31, 4, "latest"), "second seed must be between"),
+        ("/explore", (1, 100, -1.0, 1.0, 4, "latest"), "dimension must be between 0 and 99"),
+        ("/explore", (1, 3, 2.0, 1.0, 4, "latest"), "the range must satisfy"),
+    ],
+)
 def test_bad_input_gets_a_readable_message(client, api, args, words):
     from gradio_client.exceptions import AppError
 
@@ -121,8 +126,14 @@ def test_bad_input_gets_a_readable_message(client, api, args, words):
     assert words in str(e.value) and "Traceback" not in str(e.value)
 
 
-@pytest.mark.parametrize("api, args", [("/generate", (0, 99, 1.0, "latest")), ("/interpolate", (0, 1, 40, "latest")),
-                                       ("/generate", (0, 4, 1.5, "latest"))])
+@pytest.mark.parametrize(
+    "api, args",
+    [
+        ("/generate", (0, 99, 1.0, "latest")),
+        ("/interpolate", (0, 1, 40, "latest")),
+        ("/generate", (0, 4, 1.5, "latest")),
+    ],
+)
 def test_out_of_range_sliders_are_rejected(client, api, args):
     from gradio_client.exceptions import AppError
 
@@ -134,10 +145,13 @@ def test_face_source_checks_what_the_page_cannot():
     from facegan.demo.faces import DemoError, FaceSource
 
     source = FaceSource("127.0.0.1:1")  # never contacted: every call below fails validation first
-    for call, words in [(lambda: source.seeds(0, 17), "count must be between 1 and 16"),
-                        (lambda: source.seeds(0, 2, truncation=2), "truncation"),
-                        (lambda: source.interpolate(0, 1, 33), "steps must be between 2 and 32"),
-                        (lambda: source.seeds("x", 1), "whole number"), (lambda: source.seeds(float("nan"), 1), "whole number")]:
+    for call, words in [
+        (lambda: source.seeds(0, 17), "count must be between 1 and 16"),
+        (lambda: source.seeds(0, 2, truncation=2), "truncation"),
+        (lambda: source.interpolate(0, 1, 33), "steps must be between 2 and 32"),
+        (lambda: source.seeds("x", 1), "whole number"),
+        (lambda: source.seeds(float("nan"), 1), "whole number"),
+    ]:
         with pytest.raises(DemoError, match=words):
             call()
 
@@ -188,8 +202,11 @@ def test_browser_renders_a_face(stack, tmp_path):
             page.locator("#generate").click()
             first = page.locator("#gallery img").first
             first.wait_for(state="visible", timeout=30_000)
-            page.wait_for_function("() => { const i = document.querySelector('#gallery img');"
-                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#gallery img');"
+                " return i && i.complete && i.naturalWidth > 0; }",
+                timeout=30_000,
+            )
             page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
             first.screenshot(path=str(tmp_path / "face.png"))

@@ -1,4 +1,5 @@
 """The deploy files can't be built here (no Docker engine), so check that they agree with the code."""
+
 import fnmatch
 import json
 import re
@@ -6,11 +7,11 @@ import shlex
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from facegan.cli import build_parser
+from facegan.client.protocol import DEFAULT_PORT
 from facegan.serving.batching import parse_batching_parameters
-from facegan.serving.protocol import DEFAULT_PORT
 
 
 def dockerfile_stages():
@@ -48,7 +49,9 @@ def copies(stage):
 
 
 def dockerignored(path: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     return any(fnmatch.fnmatch(path, p) or path.split("/")[0] == p for p in patterns)
 
 
@@ -95,8 +98,9 @@ def test_demo_image_is_light_and_in_step_with_pyproject():
     demo = [line.split("#")[0].strip() for line in (ROOT / "deploy/requirements-demo.txt").read_text().splitlines()]
     demo = {re.split(r"[<>=]", r)[0].lower(): r for r in demo if r}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {re.split(r"[<>=]", r)[0].lower(): r for r in
-                project["dependencies"] + project["optional-dependencies"]["demo"]}
+    declared = {
+        re.split(r"[<>=]", r)[0].lower(): r for r in project["dependencies"] + project["optional-dependencies"]["demo"]
+    }
     assert "tensorflow" not in demo and "tensorflow-serving-api" not in demo
     for name, requirement in demo.items():
         assert declared.get(name) == requirement, f"{requirement} vs pyproject {declared.get(name)}"

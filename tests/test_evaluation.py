@@ -1,14 +1,15 @@
 """SWD, memorization and the EMA generator: properties and a direct float64 re-implementation."""
+
 import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from scipy import ndimage
 
-from conftest import run_cli
+from facegan.data.embedded import embedded_faces
 from facegan.evaluation.memorization import memorization
 from facegan.evaluation.swd import num_levels, swd
-from facegan.training.data import embedded_faces
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,9 @@ def reference_swd(a, b, seed):
         for _ in range(4):
             dirs = rng.standard_normal((da.shape[1], 128)).astype(np.float32).astype(np.float64)
             dirs /= np.linalg.norm(dirs, axis=0)
-            repeats.append(np.mean([np.mean(np.abs(np.sort(da @ dirs[:, k]) - np.sort(db @ dirs[:, k]))) for k in range(128)]))
+            repeats.append(
+                np.mean([np.mean(np.abs(np.sort(da @ dirs[:, k]) - np.sort(db @ dirs[:, k]))) for k in range(128)])
+            )
         out.append(np.mean(repeats) * 1e3)
     return out
 
@@ -94,8 +97,8 @@ def test_memorization_detects_copies(lfw):
 
 def test_ema_update_and_checkpoint_choice(tmp_path):
     import keras
-
     from conftest import tiny_config
+
     from facegan.training import checkpoints
     from facegan.training.gan import FaceGAN
     from facegan.training.models import build_discriminator, build_generator
@@ -108,7 +111,9 @@ def test_ema_update_and_checkpoint_choice(tmp_path):
     gan.build_optimizers()
     before = [np.array(v.value) for v in g.variables]
     np.testing.assert_array_equal(np.array(g_ema.variables[0].value), before[0])  # starts as a copy
-    gan.train_step(keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")))
+    gan.train_step(
+        keras.ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32"))
+    )
     beta = min(0.995, 2.0 / 11.0)  # warm-up after the first step (iterations = 1)
     for w0, w, e in zip(before, g.variables, g_ema.variables):
         np.testing.assert_allclose(np.array(e.value), beta * w0 + (1 - beta) * np.array(w.value), rtol=1e-5, atol=1e-6)
@@ -132,10 +137,15 @@ def test_training_logs_swd_and_evaluate_cli(trained_run, tmp_path):
     assert set(report["swd_x1e3"]) == {"swd", "swd_32", "swd_16"}
     assert report["memorization"]["ratio"] > 0 and 0 <= report["discriminator"]["accuracy_real"] <= 1
     assert (tmp_path / "ev" / "memorization.png").is_file() and (tmp_path / "ev" / "report.json").is_file()
-    again = json.loads(run_cli("evaluate", "--run", trained_run, "--json", "--out", tmp_path / "ev2", "--seed", "2").stdout)
+    again = json.loads(
+        run_cli("evaluate", "--run", trained_run, "--json", "--out", tmp_path / "ev2", "--seed", "2").stdout
+    )
     assert again["swd_x1e3"] == report["swd_x1e3"]  # deterministic for a seed
-    for bad in (["--run", tmp_path / "nope"], ["--run", trained_run, "--num-images", "0"],
-                ["--run", trained_run, "--data", tmp_path / "missing.npz"]):
+    for bad in (
+        ["--run", tmp_path / "nope"],
+        ["--run", trained_run, "--num-images", "0"],
+        ["--run", trained_run, "--data", tmp_path / "missing.npz"],
+    ):
         r = run_cli("evaluate", *bad)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
 

@@ -1,12 +1,13 @@
 """`facegan export`: layout, signatures, portability to TF Serving's loader, equality with facegan."""
+
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import run_cli
+
 from facegan.export.writer import export
 from facegan.sampling import generate, seed_to_z
 from facegan.training import checkpoints
@@ -43,12 +44,16 @@ def test_layout_card_warmup_and_config(exported):
     assert set(card["versions"]) == {"facegan", "tensorflow", "keras"}
 
     from tensorflow_serving.apis import prediction_log_pb2
-    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in
-            tf.data.TFRecordDataset(str(v1 / "assets.extra" / "tf_serving_warmup_requests"))]
+
+    logs = [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset(str(v1 / "assets.extra" / "tf_serving_warmup_requests"))
+    ]
     assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == ["from_seed", "serving_default"]
 
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
+
     config = text_format.Parse((base / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
     (entry,) = config.model_config_list.config
     assert entry.name == "facegan" and entry.model_platform == "tensorflow"
@@ -66,6 +71,7 @@ def test_second_export_is_version_2(exported):
 
 def _all_ops(path):
     from tensorflow.core.protobuf import saved_model_pb2
+
     sm = saved_model_pb2.SavedModel.FromString((Path(path) / "saved_model.pb").read_bytes())
     graph = sm.meta_graphs[0].graph_def
     ops = {n.op for n in graph.node}
@@ -76,10 +82,19 @@ def _all_ops(path):
 
 def test_only_standard_kernels(exported):
     from tensorflow.python.framework import op_def_registry
+
     ops = _all_ops(exported[2])
     assert "StatelessRandomNormalV2" in ops  # seed_to_z is inside the graph
     assert not ops & FORBIDDEN_OPS
     assert [op for op in ops if op_def_registry.get(op) is None] == []
+
+
+def test_each_weight_is_stored_once(exported, reference_generator):
+    weights = sum(int(np.prod(v.shape)) * 4 for v in reference_generator.variables)  # float32
+    stored = sum(p.stat().st_size for p in (exported[2] / "variables").iterdir())
+    names = [name for name, _ in tf.train.list_variables(str(exported[2] / "variables" / "variables"))]
+    assert len(names) - 1 == len(reference_generator.variables)  # + the object graph
+    assert weights <= stored < 1.05 * weights
 
 
 def test_cpp_loader_like_tf_serving(exported, reference_generator):
@@ -90,8 +105,10 @@ def test_cpp_loader_like_tf_serving(exported, reference_generator):
         default, by_seed = meta.signature_def["serving_default"], meta.signature_def["from_seed"]
         assert default.method_name == by_seed.method_name == "tensorflow/serving/predict"
         images = sess.run(default.outputs["images"].name, {default.inputs["z"].name: z})
-        seeded, seeded_z = sess.run([by_seed.outputs["images"].name, by_seed.outputs["z"].name],
-                                    {by_seed.inputs["seed"].name: np.array([11, 12, 13], np.int64)})
+        seeded, seeded_z = sess.run(
+            [by_seed.outputs["images"].name, by_seed.outputs["z"].name],
+            {by_seed.inputs["seed"].name: np.array([11, 12, 13], np.int64)},
+        )
     assert images.dtype == np.uint8 and images.shape == (3, 32, 32, 3)
     expected = generate(reference_generator, z)
     assert np.abs(images.astype(int) - expected).max() <= 1
@@ -111,6 +128,7 @@ def test_tf_saved_model_load_and_batch_sizes(exported, reference_generator):
 
 def test_from_seed_equals_facegan_sample(exported, tmp_path):
     from facegan.images import load_png
+
     run, _, path = exported
     assert run_cli("sample", "--run", run, "--seeds", "3,9", "--out", tmp_path).returncode == 0
     out = tf.saved_model.load(str(path)).signatures["from_seed"](seed=tf.constant([3, 9], tf.int64))

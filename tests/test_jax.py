@@ -2,6 +2,7 @@
 
 Keras picks its backend at import, so each check runs in a fresh interpreter with KERAS_BACKEND=jax.
 """
+
 import json
 import os
 import subprocess
@@ -9,15 +10,20 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 def run_jax(code: str, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env={**os.environ, "KERAS_BACKEND": "jax", **env})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "jax", **env},
+    )
 
 
 SIGN_CHECK = """
@@ -65,7 +71,6 @@ print(json.dumps({"g": agreement(new["g_tv"], state["g_tv"], grads_g),
 """.replace("import jax,", "import json, jax,")
 
 
-
 UPCONV_CHECK = """
 import jax, jax.numpy as jnp, keras, numpy as np
 from facegan.config import ModelConfig
@@ -100,6 +105,7 @@ print("same")
 def test_transposed_upconv_is_the_lecture_generator_on_jax():
     r = run_jax(UPCONV_CHECK)
     assert r.returncode == 0 and r.stdout.strip().endswith("same"), r.stderr[-2000:]
+
 
 def test_jax_step_updates_each_network_from_its_own_loss():
     r = run_jax(SIGN_CHECK)
@@ -145,9 +151,69 @@ def test_jax_training_run_resume_and_export_without_tensorflow(tmp_path):
 
 def test_jax_data_parallel_on_two_cpu_devices(tmp_path):
     run = tmp_path / "run"
-    r = run_jax(train_code(f"train(tiny_config(1, strategy='data-parallel'), run_dir={str(run)!r}, verbose=0)"),
-                XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    r = run_jax(
+        train_code(f"train(tiny_config(1, strategy='data-parallel'), run_dir={str(run)!r}, verbose=0)"),
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 replica(s)" in r.stdout
     record = _metrics(run)[0]
     assert np.isfinite(record["g_loss"]) and np.isfinite(record["d_loss"])
+
+
+LOSSES_ON_JAX = """
+import json, sys, jax.numpy as jnp, keras, numpy as np
+from facegan.config import ModelConfig
+from facegan.training import jax_step
+from facegan.training.gan import FaceGAN
+from facegan.training.models import build_discriminator, build_generator
+
+saved = np.load(sys.argv[1])
+cfg = ModelConfig(resolution=32, dropout=0.0)
+g, d = build_generator(cfg), build_discriminator(cfg)
+g.set_weights([saved[f"g{i}"] for i in range(len(g.weights))])
+d.set_weights([saved[f"d{i}"] for i in range(len(d.weights))])
+gan = FaceGAN(g, d, label_smoothing=0.1)
+values = lambda vs: [v.value for v in vs]
+forward = jax_step.make_forward(gan)
+(g_loss, d_loss), _ = forward(values(g.trainable_variables), values(d.trainable_variables),
+                              values(g.non_trainable_variables), values(d.non_trainable_variables),
+                              jnp.asarray(saved["real"]), jnp.asarray(saved["z"]), None)
+print(json.dumps({"g_loss": float(g_loss), "d_loss": float(d_loss)}))
+"""
+
+
+def test_both_backends_compute_the_same_losses(tmp_path):
+    """The losses are written once (training/losses.py): the TensorFlow step's forward half and the
+    JAX step's give the same g_loss and d_loss on the same weights, batch and z (dropout off, since
+    the two backends draw different dropout masks)."""
+    import keras
+
+    from facegan.config import ModelConfig
+    from facegan.training.gan import FaceGAN
+    from facegan.training.models import build_discriminator, build_generator
+
+    cfg = ModelConfig(resolution=32, dropout=0.0)
+    keras.utils.set_random_seed(4)
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    z = rng.standard_normal((8, 100)).astype(np.float32)
+    weights = {f"g{i}": w for i, w in enumerate(g.get_weights())}
+    weights.update({f"d{i}": w for i, w in enumerate(d.get_weights())})
+    np.savez(tmp_path / "weights.npz", real=real, z=z, **weights)
+    g_loss, d_loss, _, _ = FaceGAN(g, d, label_smoothing=0.1).compute_losses(real, z)
+
+    res = subprocess.run(
+        [sys.executable, "-c", LOSSES_ON_JAX, str(tmp_path / "weights.npz")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    on_jax = json.loads(res.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(on_jax["g_loss"], float(g_loss), rtol=1e-4)
+    np.testing.assert_allclose(on_jax["d_loss"], float(d_loss), rtol=1e-4)
+    assert abs(float(g_loss) - float(d_loss)) > 1e-3  # the two losses are different numbers, so a swap would fail

@@ -1,4 +1,5 @@
 """The lecture's networks, the seed -> z -> uint8 path, and the two-tape train step."""
+
 import keras
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ def test_shapes_and_dtypes(res):
     z = np.random.default_rng(0).standard_normal((3, cfg.latent_dim)).astype(np.float32)
     x = keras.ops.convert_to_numpy(g(z, training=False))
     assert x.shape == (3, res, res, 3) and x.dtype == np.float32
-    assert -1.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= -1.0 and x.max() <= 1.0
     logits = d(x, training=False)
     assert tuple(logits.shape) == (3, 1) and logits.dtype == "float32"
 
@@ -82,8 +83,9 @@ def test_each_loss_updates_only_its_own_network():
         fake = g(z, training=True)
         real_logits, fake_logits = d(real, training=True), d(fake, training=True)
         g_loss = keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.ones_like(fake_logits), fake_logits, True))
-        d_loss = (keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.ones_like(real_logits), real_logits, True))
-                  + keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.zeros_like(fake_logits), fake_logits, True)))
+        d_loss = keras.ops.mean(
+            keras.ops.binary_crossentropy(keras.ops.ones_like(real_logits), real_logits, True)
+        ) + keras.ops.mean(keras.ops.binary_crossentropy(keras.ops.zeros_like(fake_logits), fake_logits, True))
     grads_g = tape.gradient(g_loss, g.trainable_variables)
     grads_d = tape.gradient(d_loss, d.trainable_variables)
     grads_d_from_g_loss = tape.gradient(g_loss, d.trainable_variables)
@@ -139,8 +141,9 @@ def test_fused_upconv_is_the_lecture_generator(res):
     z = seed_to_z([1, 2, 3], 100)
     with tf.GradientTape(persistent=True) as tape:
         out_f, out_p = fused(z, training=True), plain(z, training=True)
-        loss_f, loss_p = tf.reduce_mean(out_f ** 2), tf.reduce_mean(out_p ** 2)
+        loss_f, loss_p = tf.reduce_mean(out_f**2), tf.reduce_mean(out_p**2)
     np.testing.assert_allclose(out_f.numpy(), out_p.numpy(), atol=2e-5)
-    for gf, gp in zip(tape.gradient(loss_f, fused.trainable_variables),
-                      tape.gradient(loss_p, plain.trainable_variables)):
+    for gf, gp in zip(
+        tape.gradient(loss_f, fused.trainable_variables), tape.gradient(loss_p, plain.trainable_variables)
+    ):
         assert np.linalg.norm(gf.numpy() - gp.numpy()) <= 1e-3 * np.linalg.norm(gp.numpy()) + 1e-7

@@ -1,16 +1,17 @@
 """`facegan prepare` on folders and zips, the cache format, and the CLI's one-line errors."""
+
 import io
 import zipfile
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from facegan.cli import main
+from facegan.data.cache import load_dataset, save_dataset
+from facegan.data.prepare import prepare
 from facegan.errors import DataError
-from facegan.training.data import load_dataset, save_dataset
-from facegan.training.prepare import prepare
 
 
 def _jpeg_bytes(w, h, mode="RGB", fmt="JPEG", color=(200, 30, 30)):
@@ -101,8 +102,9 @@ def test_cli_errors(capsys, tmp_path):
     assert "does not exist" in _one_line_error(capsys, ["train", "--resume", str(tmp_path / "nope")])
     assert "only --epochs" in _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--res", "64"])
     assert "seed" in _one_line_error(capsys, ["sample", "--run", str(tmp_path), "--seeds", "x", "--out", "o"])
-    assert "not a run folder" in _one_line_error(capsys, ["sample", "--run", str(tmp_path), "--seeds", "1",
-                                                          "--out", str(tmp_path / "o")])
+    assert "not a run folder" in _one_line_error(
+        capsys, ["sample", "--run", str(tmp_path), "--seeds", "1", "--out", str(tmp_path / "o")]
+    )
     assert "does not exist" in _one_line_error(capsys, ["prepare", "--src", str(tmp_path / "x"), "--out", "o.npz"])
     assert "unrecognized" in _one_line_error(capsys, ["train", "--bogus"])
     corrupt = tmp_path / "corrupt.npz"
@@ -149,7 +151,7 @@ def _pillow_face(data: bytes, res: int) -> np.ndarray:
 def test_resize_matches_pillow_lanczos():
     from skimage.data import astronaut
 
-    from facegan.training.resize import resize_squares
+    from facegan.data.resize import resize_squares
 
     photo = astronaut()[:300, 100:400]  # 300x300 RGB
     noise = np.random.default_rng(0).integers(0, 256, (3, 45, 45, 3), dtype=np.uint8)  # worst case: clipping
@@ -157,8 +159,7 @@ def test_resize_matches_pillow_lanczos():
         for res in (16, 32, 64, 96, 300, 512):  # down, equal and up
             ours = resize_squares(batch, res)
             assert ours.shape == (len(batch), res, res, 3) and ours.dtype == np.uint8
-            ref = np.stack([np.asarray(Image.fromarray(b).resize((res, res), Image.Resampling.LANCZOS))
-                            for b in batch])
+            ref = np.stack([np.asarray(Image.fromarray(b).resize((res, res), Image.Resampling.LANCZOS)) for b in batch])
             diff = np.abs(ours.astype(int) - ref)
             assert diff.max() <= 1 and diff.mean() < 0.05, (res, diff.max(), diff.mean())
 
@@ -168,9 +169,12 @@ def test_prepare_matches_pillow_and_is_thread_count_independent(tmp_path):
 
     src = tmp_path / "faces"
     src.mkdir()
-    photos = {"a.jpg": astronaut()[:218, :178], "b.jpg": chelsea()[:218, :178],  # CelebA-sized
-              "c.jpg": astronaut()[:300, 50:500],  # wide
-              "d.jpg": np.repeat(astronaut()[:512, :512], 2, axis=0).repeat(2, axis=1)}  # > 4x res after draft
+    photos = {
+        "a.jpg": astronaut()[:218, :178],
+        "b.jpg": chelsea()[:218, :178],  # CelebA-sized
+        "c.jpg": astronaut()[:300, 50:500],  # wide
+        "d.jpg": np.repeat(astronaut()[:512, :512], 2, axis=0).repeat(2, axis=1),
+    }  # > 4x res after draft
     for name, pixels in photos.items():
         Image.fromarray(pixels).save(src / name, quality=90)
     Image.fromarray(chelsea()).convert("L").save(src / "e.jpg")  # gray JPEG
@@ -186,7 +190,7 @@ def test_prepare_matches_pillow_and_is_thread_count_independent(tmp_path):
 
 
 def test_streamed_cache_writes_all_or_nothing(tmp_path):
-    from facegan.training.data import write_dataset
+    from facegan.data.cache import write_dataset
 
     chunks = [np.full((2, 8, 8, 3), i, np.uint8) for i in range(3)]
     manifest = write_dataset(tmp_path / "ok.npz", iter(chunks), 6, 8, source="test")

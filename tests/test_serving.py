@@ -1,15 +1,21 @@
 """`facegan serve` speaks TF Serving's API: checked with the official stubs over real sockets."""
+
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
-
 from conftest import start_server
-from facegan.serving.client import FaceClient
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from facegan.client import FaceClient
+from facegan.client.errors import ServingError
 from facegan.serving.model_config import ModelSource
-from facegan.serving.status import ServingError
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +105,10 @@ def test_metadata_status_and_health(channel, server):
 
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "tensorflow.serving.PredictionService"):
-        assert health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+            == health_pb2.HealthCheckResponse.SERVING
+        )
 
 
 def _error(channel, req):
@@ -125,21 +134,36 @@ def _filtered(req, alias):
     return req
 
 
-@pytest.mark.parametrize("make, code, words", [
-    (lambda: request(name="nope", z=_z()), grpc.StatusCode.NOT_FOUND, "nope"),
-    (lambda: _with_version(request(z=_z()), 7), grpc.StatusCode.NOT_FOUND, "7"),
-    (lambda: _with_version(request(z=_z()), label="canary"), grpc.StatusCode.INVALID_ARGUMENT, "canary"),
-    (lambda: request("nope", z=_z()), grpc.StatusCode.FAILED_PRECONDITION, "nope"),
-    (lambda: request(), grpc.StatusCode.INVALID_ARGUMENT, "missing ['z']"),
-    (lambda: request(z=_z(), q=_z()), grpc.StatusCode.INVALID_ARGUMENT, "unexpected ['q']"),
-    (lambda: request(z=np.zeros((1, 100), np.float64)), grpc.StatusCode.INVALID_ARGUMENT, "'z' must be float32"),
-    (lambda: request(z=np.zeros((1, 5), np.float32)), grpc.StatusCode.INVALID_ARGUMENT, "'z' must have shape [-1, 100]"),
-    (lambda: request(z=np.zeros((100,), np.float32)), grpc.StatusCode.INVALID_ARGUMENT, "'z' must have shape"),
-    (lambda: request(z=_z(9)), grpc.StatusCode.INVALID_ARGUMENT, "batch size 9"),
-    (lambda: request(z=np.full((1, 100), np.nan, np.float32)), grpc.StatusCode.INVALID_ARGUMENT, "'z' contains NaN"),
-    (lambda: request("from_seed", seed=np.array([1], np.int32)), grpc.StatusCode.INVALID_ARGUMENT, "'seed' must be int64"),
-    (lambda: _filtered(request(z=_z()), "pixels"), grpc.StatusCode.INVALID_ARGUMENT, "pixels"),
-])
+@pytest.mark.parametrize(
+    "make, code, words",
+    [
+        (lambda: request(name="nope", z=_z()), grpc.StatusCode.NOT_FOUND, "nope"),
+        (lambda: _with_version(request(z=_z()), 7), grpc.StatusCode.NOT_FOUND, "7"),
+        (lambda: _with_version(request(z=_z()), label="canary"), grpc.StatusCode.INVALID_ARGUMENT, "canary"),
+        (lambda: request("nope", z=_z()), grpc.StatusCode.FAILED_PRECONDITION, "nope"),
+        (lambda: request(), grpc.StatusCode.INVALID_ARGUMENT, "missing ['z']"),
+        (lambda: request(z=_z(), q=_z()), grpc.StatusCode.INVALID_ARGUMENT, "unexpected ['q']"),
+        (lambda: request(z=np.zeros((1, 100), np.float64)), grpc.StatusCode.INVALID_ARGUMENT, "'z' must be float32"),
+        (
+            lambda: request(z=np.zeros((1, 5), np.float32)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'z' must have shape [-1, 100]",
+        ),
+        (lambda: request(z=np.zeros((100,), np.float32)), grpc.StatusCode.INVALID_ARGUMENT, "'z' must have shape"),
+        (lambda: request(z=_z(9)), grpc.StatusCode.INVALID_ARGUMENT, "batch size 9"),
+        (
+            lambda: request(z=np.full((1, 100), np.nan, np.float32)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'z' contains NaN",
+        ),
+        (
+            lambda: request("from_seed", seed=np.array([1], np.int32)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'seed' must be int64",
+        ),
+        (lambda: _filtered(request(z=_z()), "pixels"), grpc.StatusCode.INVALID_ARGUMENT, "pixels"),
+    ],
+)
 def test_predict_errors(channel, make, code, words):
     got_code, details = _error(channel, make())
     assert got_code == code and words in details
@@ -181,13 +205,11 @@ def test_version_label_pins(server):
 
 
 def test_client_errors_carry_the_status(server):
-    with FaceClient(f"127.0.0.1:{server.port}", model="nope") as c:
-        with pytest.raises(ServingError) as e:
-            c.from_seeds([1])
+    with FaceClient(f"127.0.0.1:{server.port}", model="nope") as c, pytest.raises(ServingError) as e:
+        c.from_seeds([1])
     assert e.value.code == grpc.StatusCode.NOT_FOUND and "nope" in str(e.value)
-    with FaceClient(f"127.0.0.1:{server.port}", version=3) as c:
-        with pytest.raises(ServingError) as e:
-            c.generate(np.zeros(100))
+    with FaceClient(f"127.0.0.1:{server.port}", version=3) as c, pytest.raises(ServingError) as e:
+        c.generate(np.zeros(100))
     assert e.value.code == grpc.StatusCode.NOT_FOUND
     with FaceClient("127.0.0.1:1", timeout=2, retries=2) as c:  # nothing listens on port 1
         with pytest.raises(ServingError) as e:

@@ -1,4 +1,5 @@
 """Operating `facegan serve`: hot swaps under load, broken versions, batching, TLS, deadlines, the CLIs."""
+
 import os
 import shutil
 import signal
@@ -11,11 +12,11 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_cli, start_server
+
+from facegan.client import FaceClient
+from facegan.client.errors import ServingError
 from facegan.serving.batching import BatchingOptions
-from facegan.serving.client import FaceClient
-from facegan.serving.status import ServingError
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def test_hot_swap_under_load_fails_no_request(model_dir, tmp_path):
                     faces, _ = c.from_seeds([1, 2])
                     seen.append(c.metadata()["version"])
                     assert faces.shape == (2, 32, 32, 3)
-                except Exception as e:  # noqa: BLE001 - recorded, and fails the test below
+                except Exception as e:
                     failures.append(e)
                     stop.set()
 
@@ -140,9 +141,28 @@ def test_deadline_is_respected(model_dir):
 
 def test_tls_round_trip(model_dir, tmp_path):
     key, cert = tmp_path / "server.key", tmp_path / "server.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = start_server(model_dir, ssl_cert=str(cert), ssl_key=str(key))
     try:
         with FaceClient(f"localhost:{server.port}", tls=str(cert)) as c:
@@ -164,7 +184,13 @@ def test_generate_cli_writes_faces(model_dir, tmp_path):
         r = run_cli("generate", "--server", address, "--seeds", "0,1,4-6", "--out", tmp_path / "a", "--grid")
         assert r.returncode == 0, r.stderr
         assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-            "grid.png", "seed0000.png", "seed0001.png", "seed0004.png", "seed0005.png", "seed0006.png"]
+            "grid.png",
+            "seed0000.png",
+            "seed0001.png",
+            "seed0004.png",
+            "seed0005.png",
+            "seed0006.png",
+        ]
         r = run_cli("generate", "--server", address, "--seeds", "4", "--out", tmp_path / "b", "--truncation", "0.5")
         assert r.returncode == 0, r.stderr
         with FaceClient(address) as c:
@@ -184,9 +210,14 @@ def test_generate_cli_writes_faces(model_dir, tmp_path):
 def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
-    proc = subprocess.Popen([sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0",
-                             "--batching-parameters-file", params], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0"]
+    proc = subprocess.Popen(
+        [*command, "--batching-parameters-file", params],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert "listening on 127.0.0.1:" in line, proc.stderr.read() if not line else line
@@ -221,13 +252,16 @@ def test_busy_port_is_refused(model_dir):
         server.stop(1)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--model-base-path", "/nonexistent/facegan"], "does not exist"),
-    (["--model-config-file", "/nonexistent.config"], "cannot read"),
-    (["--model-base-path", ".", "--batching-parameters-file", "pyproject.toml"], "batching parameters"),
-    (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
-    (["--model-base-path", ".", "--port", "70000"], "ports"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--model-base-path", "/nonexistent/facegan"], "does not exist"),
+        (["--model-config-file", "/nonexistent.config"], "cannot read"),
+        (["--model-base-path", ".", "--batching-parameters-file", "pyproject.toml"], "batching parameters"),
+        (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
+        (["--model-base-path", ".", "--port", "70000"], "ports"),
+    ],
+)
 def test_serve_cli_bad_input(args, words):
     r = run_cli("serve", *args, timeout=60)
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -1,4 +1,5 @@
 """The serving pieces on their own: tensors, the light protos, batching, version policies, config files."""
+
 import subprocess
 import sys
 import threading
@@ -6,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
+from facegan.client import protocol
+from facegan.client.tensors import TensorError, from_numpy, to_numpy
 from facegan.errors import UsageError
-from facegan.serving import protocol
 from facegan.serving.batching import Batcher, BatchingOptions, parse_batching_parameters
 from facegan.serving.model_config import ModelSource, sources_from_config_file
-from facegan.serving.tensors import TensorError, from_numpy, to_numpy
 
 TensorProto = protocol.message("tensorflow.TensorProto")
 
@@ -47,17 +48,20 @@ def test_tensor_typed_field_rules():
 
 
 def test_light_protos_are_the_official_ones():
-    assert protocol.DESCRIPTORS.read_bytes() == protocol.official_descriptor_set(), \
-        "protos.binpb is stale: run python -m facegan.serving.protocol"
+    assert protocol.DESCRIPTORS.read_bytes() == protocol.official_descriptor_set(), (
+        "protos.binpb is stale: run python -m facegan.client.protocol"
+    )
 
 
 def test_client_and_cli_import_without_tensorflow():
-    code = ("import sys, time; sys.modules['tensorflow'] = None; t = time.perf_counter()\n"
-            "from facegan.serving.client import FaceClient\nfrom facegan.cli import build_parser\n"
-            "from facegan.serving.model_config import sources_from_config_file\n"
-            "FaceClient('localhost:1').close(); build_parser()\n"
-            "assert not [m for m in sys.modules if m.startswith('tensorflow') and sys.modules[m]]\n"
-            "print(time.perf_counter() - t)")
+    code = (
+        "import sys, time; sys.modules['tensorflow'] = None; t = time.perf_counter()\n"
+        "from facegan.client import FaceClient\nfrom facegan.cli import build_parser\n"
+        "from facegan.serving.model_config import sources_from_config_file\n"
+        "FaceClient('localhost:1').close(); build_parser()\n"
+        "assert not [m for m in sys.modules if m.startswith('tensorflow') and sys.modules[m]]\n"
+        "print(time.perf_counter() - t)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert float(r.stdout) < 5  # a generous bound: typically ~0.2 s, against ~3 s for TensorFlow
@@ -72,9 +76,12 @@ def test_batching_parameters_text_format():
         allowed_batch_sizes: 32
     """)
     assert options == BatchingOptions(32, 5000, 10, 2, (8, 32))
-    for bad, words in [("max_batch_size: 3", "max_batch_size"), ("colour { value: 1 }", "colour"),
-                       ("max_batch_size { value: 8 }\nallowed_batch_sizes: 4", "allowed_batch_sizes"),
-                       ("num_batch_threads { value: 0 }", "num_batch_threads")]:
+    for bad, words in [
+        ("max_batch_size: 3", "max_batch_size"),
+        ("colour { value: 1 }", "colour"),
+        ("max_batch_size { value: 8 }\nallowed_batch_sizes: 4", "allowed_batch_sizes"),
+        ("num_batch_threads { value: 0 }", "num_batch_threads"),
+    ]:
         with pytest.raises(ValueError, match=words):
             parse_batching_parameters(bad)
 
@@ -86,8 +93,12 @@ def test_batcher_splits_pads_and_merges():
         sizes.append(len(inputs["x"]))
         return {"y": inputs["x"] * 2}
 
-    batcher = Batcher(run, BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1,
-                                           allowed_batch_sizes=(4, 8)))
+    batcher = Batcher(
+        run,
+        BatchingOptions(
+            max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1, allowed_batch_sizes=(4, 8)
+        ),
+    )
     results = {}
 
     def one(i):
@@ -121,7 +132,13 @@ def test_model_config_file(tmp_path):
       config { name: "other" base_path: "/models/other" }
     }""")
     a, b = sources_from_config_file(path)
-    assert (a.name, str(a.base_path), a.policy, a.versions, a.labels) == ("facegan", "/models/facegan", "specific", (1, 2), {"stable": 1})
+    assert (a.name, str(a.base_path), a.policy, a.versions, a.labels) == (
+        "facegan",
+        "/models/facegan",
+        "specific",
+        (1, 2),
+        {"stable": 1},
+    )
     assert (b.policy, b.num_versions) == ("latest", 1)
     path.write_text("model_config_list { config { nam: 1 } }")
     with pytest.raises(UsageError, match="models.config"):

@@ -1,4 +1,5 @@
 """End-to-end training runs on the embedded faces: run folder, determinism, resume, guard rails."""
+
 import json
 import os
 import signal
@@ -8,9 +9,9 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_cli, tiny_config
 from PIL import Image
 
-from conftest import ROOT, run_cli, tiny_config
 from facegan.training import checkpoints
 from facegan.training.run import load_run_config, train
 
@@ -36,7 +37,9 @@ def test_run_folder_contents(trained_run):
     with Image.open(trained_run / "evolution.gif") as im:
         assert im.n_frames == 2
     assert [p.name for p in checkpoints.list_checkpoints(trained_run / "checkpoints")] == [
-        "ckpt-0001.npz", "ckpt-0002.npz"]
+        "ckpt-0001.npz",
+        "ckpt-0002.npz",
+    ]
     assert np.load(trained_run / "preview_z.npy").shape == (6, 100)
 
 
@@ -51,9 +54,26 @@ def test_same_seed_same_first_epoch_losses(trained_run, tmp_path):
 
 def _start(run_dir, epochs, *extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "facegan.cli", "train", "--run-dir", str(run_dir),
-                             "--epochs", str(epochs), "--batch-size", "16", *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "facegan.cli",
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            str(epochs),
+            "--batch-size",
+            "16",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for(path, proc, timeout=180):
@@ -99,8 +119,9 @@ def test_ctrl_c_saves_and_stops_cleanly(tmp_path):
 
 
 def test_non_finite_loss_stops_without_checkpoint(tmp_path):
-    res = run_cli("train", "--run-dir", tmp_path / "run", "--epochs", 3, "--batch-size", 16,
-                  "--g-lr", 1e30, "--d-lr", 1e30)
+    res = run_cli(
+        "train", "--run-dir", tmp_path / "run", "--epochs", 3, "--batch-size", 16, "--g-lr", 1e30, "--d-lr", 1e30
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     last = res.stderr.strip().splitlines()[-1]
     assert "became" in last and "epoch" in last and "step" in last
@@ -113,10 +134,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import sys; sys.path.insert(0, {str(ROOT / 'tests')!r})
+import sys; sys.path.insert(0, {str(ROOT / "tests")!r})
 from conftest import tiny_config
 from facegan.training.run import train
-train(tiny_config(1, strategy="mirrored", xla=False), run_dir={str(tmp_path / 'run')!r}, verbose=0)
+train(tiny_config(1, strategy="mirrored", xla=False), run_dir={str(tmp_path / "run")!r}, verbose=0)
 """
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -1,4 +1,5 @@
 """The Gradio 6 Blocks app of `facegan demo`. Handlers only translate between widgets and FaceSource."""
+
 from __future__ import annotations
 
 import functools
@@ -10,27 +11,31 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the demo must work offline
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
+import gradio as gr
+import numpy as np
 
-from facegan import images  # noqa: E402
-from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource  # noqa: E402
-from facegan.seeds import MAX_SEED  # noqa: E402
+from facegan import images
+from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource
+from facegan.seeds import MAX_SEED
 
 LATEST = "latest"
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away, so a burst can't pile up on the server
 CONCURRENCY = 4  # requests sent to the gRPC server at once
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no web-font downloads
-CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"  # 32 px faces, enlarged crisply
+# 32 px faces, enlarged crisply
+CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"
 
 
-def _version(choice) -> int | None:
+def pinned_version(choice) -> int | None:
+    """The version the Model tab's selector pins requests to; None for the server's latest."""
     return None if choice in (None, "", LATEST) else int(choice)
 
 
 def _status(faces: Faces, source: FaceSource, started: float) -> str:
-    return (f"{len(faces.images)} faces from **{source.model}** version {faces.version} at `{source.address}` "
-            f"in {time.perf_counter() - started:.2f} s")
+    return (
+        f"{len(faces.images)} faces from **{source.model}** version {faces.version} at `{source.address}` "
+        f"in {time.perf_counter() - started:.2f} s"
+    )
 
 
 def _display_scale(faces: Faces) -> int:
@@ -44,12 +49,14 @@ def _gallery(faces: Faces) -> list[tuple[np.ndarray, str]]:
 
 def _handler(fn):
     """DemoError -> gr.Error: a readable message in the page; the app keeps running."""
+
     @functools.wraps(fn)  # keeps the parameter names for the API page and gradio_client
     def wrapper(*args):
         try:
             return fn(*args)
         except DemoError as e:
             raise gr.Error(str(e), print_exception=False) from None
+
     return wrapper
 
 
@@ -67,20 +74,20 @@ def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
     @_handler
     def generate(seed, count, truncation, version):
         started = time.perf_counter()
-        faces = source.seeds(seed, count, truncation, _version(version))
+        faces = source.seeds(seed, count, truncation, pinned_version(version))
         return _gallery(faces), save("faces", faces), _status(faces, source, started)
 
     @_handler
     def interpolate(seed_a, seed_b, steps, version):
         started = time.perf_counter()
-        faces = source.interpolate(seed_a, seed_b, steps, _version(version))
+        faces = source.interpolate(seed_a, seed_b, steps, pinned_version(version))
         strip = images.grid(images.enlarge(faces.images, _display_scale(faces)), 1, len(faces.images), margin=2)
         return strip, save("interpolation", faces, ".gif"), _status(faces, source, started)
 
     @_handler
     def explore(seed, dim, lo, hi, steps, version):
         started = time.perf_counter()
-        faces = source.explore(seed, dim, lo, hi, steps, _version(version))
+        faces = source.explore(seed, dim, lo, hi, steps, pinned_version(version))
         return _gallery(faces), _status(faces, source, started)
 
     def model_info():
@@ -90,11 +97,15 @@ def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
         except DemoError as e:
             return f"**Server** `{source.address}` · **model** `{source.model}`\n\n⚠️ {e}", gr.Dropdown()
         rows = "\n".join(f"| {v.version} | {v.state} | {v.error or ''} |" for v in info["versions"])
-        sigs = "\n".join(f"| `{name}` | {_tensors(s['inputs'])} | {_tensors(s['outputs'])} |"
-                         for name, s in info["signatures"].items())
-        text = (f"**Server** `{source.address}` · **model** `{source.model}` · latest version **{info['version']}**\n\n"
-                f"| version | state | error |\n|---|---|---|\n{rows}\n\n"
-                f"| signature | inputs | outputs |\n|---|---|---|\n{sigs}")
+        sigs = "\n".join(
+            f"| `{name}` | {_tensors(s['inputs'])} | {_tensors(s['outputs'])} |"
+            for name, s in info["signatures"].items()
+        )
+        text = (
+            f"**Server** `{source.address}` · **model** `{source.model}` · latest version **{info['version']}**\n\n"
+            f"| version | state | error |\n|---|---|---|\n{rows}\n\n"
+            f"| signature | inputs | outputs |\n|---|---|---|\n{sigs}"
+        )
         choices = [LATEST] + [str(v.version) for v in info["versions"] if v.state == "AVAILABLE"]
         return text, gr.Dropdown(choices=choices)
 
@@ -140,9 +151,14 @@ def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
 
         go.click(generate, [seed, count, truncation, version], [gallery, grid_file, status], api_name="generate")
         dice.click(random_seed, None, seed, api_name="random_seed").then(
-            generate, [seed, count, truncation, version], [gallery, grid_file, status], api_visibility="private")
-        go_interp.click(interpolate, [seed_a, seed_b, steps, version], [strip, gif, interp_status], api_name="interpolate")
-        go_explore.click(explore, [ex_seed, dim, lo, hi, ex_steps, version], [ex_gallery, ex_status], api_name="explore")
+            generate, [seed, count, truncation, version], [gallery, grid_file, status], api_visibility="private"
+        )
+        go_interp.click(
+            interpolate, [seed_a, seed_b, steps, version], [strip, gif, interp_status], api_name="interpolate"
+        )
+        go_explore.click(
+            explore, [ex_seed, dim, lo, hi, ex_steps, version], [ex_gallery, ex_status], api_name="explore"
+        )
         refresh.click(model_info, None, [info, version], api_name="model_info")
         app.load(model_info, None, [info, version], api_visibility="private")
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)

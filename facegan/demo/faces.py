@@ -4,6 +4,7 @@ Every face comes from the gRPC server: `from_seed` for seeds, `serving_default` 
 the demo computes (interpolations, edits), so the page works the same against `facegan serve`
 or the official TensorFlow Serving.
 """
+
 from __future__ import annotations
 
 import threading
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from facegan.client import FaceClient
+from facegan.client.errors import ServingError
 from facegan.seeds import MAX_SEED
-from facegan.serving.client import FaceClient
-from facegan.serving.status import ServingError
 
 MAX_FACES = 16
 MAX_STEPS = 32
@@ -47,14 +48,17 @@ def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
         out = (1 - t) * a + t * b
     else:
         out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
-    out[t[:, 0] == 0], out[t[:, 0] == 1] = a, b  # the ends are exactly the two seeds' z
+    out[t[:, 0] == 0] = a  # the ends are exactly the two seeds' z
+    out[t[:, 0] == 1] = b
     return out.astype(np.float32)
 
 
 def readable(error: ServingError, address: str) -> str:
     if error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return (f"The face server at {address} is not answering ({error.code.name}). Is `facegan serve` "
-                "(or TensorFlow Serving) running? This page works again as soon as it is back.")
+        return (
+            f"The face server at {address} is not answering ({error.code.name}). Is `facegan serve` "
+            "(or TensorFlow Serving) running? This page works again as soon as it is back."
+        )
     if error.code == grpc.StatusCode.NOT_FOUND:
         return f"The server has no such model or version: {error.message}. Pick another version under Model."
     return f"The server refused the request ({error.code.name}): {error.message}"
@@ -71,7 +75,10 @@ class FaceSource:
     """One FaceClient per pinned version (gRPC channels are thread-safe and reconnect on their own)."""
 
     def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls=None):
-        self.address, self.model, self.timeout, self.tls = address, model, timeout, tls
+        self.address = address
+        self.model = model
+        self.timeout = timeout
+        self.tls = tls
         self._clients: dict[int | None, FaceClient] = {}
         self._lock = threading.Lock()
 
@@ -87,7 +94,8 @@ class FaceSource:
         except ServingError as e:
             raise DemoError(readable(e, self.address)) from None
 
-    def _version(self, version):
+    def answering_version(self, version):
+        """The version that answers a request pinned to `version` (None: ask the server for its latest)."""
         return self._ask(lambda: self.client(version).metadata()["version"]) if version is None else version
 
     def seeds(self, seed, count, truncation=1.0, version=None) -> Faces:
@@ -101,7 +109,7 @@ class FaceSource:
         images, z = self._ask(lambda: client.from_seeds(seeds))
         if psi != 1.0:
             images = self._ask(lambda: client.generate(psi * z))
-        return Faces(images, [f"seed {s}" for s in seeds], self._version(version))
+        return Faces(images, [f"seed {s}" for s in seeds], self.answering_version(version))
 
     def interpolate(self, seed_a, seed_b, steps, version=None) -> Faces:
         a = whole_number(seed_a, "first seed", 0, MAX_SEED)
@@ -111,7 +119,7 @@ class FaceSource:
         _, z = self._ask(lambda: client.from_seeds([a, b]))
         t = np.linspace(0.0, 1.0, steps)
         images = self._ask(lambda: client.generate(slerp(z[0], z[1], t)))
-        return Faces(images, [f"t = {x:.2f}" for x in t], self._version(version))
+        return Faces(images, [f"t = {x:.2f}" for x in t], self.answering_version(version))
 
     def explore(self, seed, dim, lo, hi, steps, version=None) -> Faces:
         seed = whole_number(seed, "seed", 0, MAX_SEED)
@@ -129,7 +137,7 @@ class FaceSource:
         edited = np.repeat(z, steps, axis=0)
         edited[:, dim] = values
         images = self._ask(lambda: client.generate(edited))
-        return Faces(images, [f"z[{dim}] = {v:+.2f}" for v in values], self._version(version))
+        return Faces(images, [f"z[{dim}] = {v:+.2f}" for v in values], self.answering_version(version))
 
     def model_info(self) -> dict:
         """Versions with their state, and the signatures of the latest version."""

@@ -1,4 +1,5 @@
 """Does the generator copy its training faces? Nearest training image by L2 distance in pixels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,8 @@ def nearest(queries: np.ndarray, train: np.ndarray, exclude: np.ndarray | None =
         i = d2.argmin(1)
         d = np.sqrt(np.maximum(d2[np.arange(len(q)), i], 0.0))
         better = d < best_d
-        best_d[better], best_i[better] = d[better], i[better] + start
+        best_d[better] = d[better]
+        best_i[better] = i[better] + start
     return best_i, best_d
 
 
@@ -40,6 +42,10 @@ def memorization(fakes: np.ndarray, train: np.ndarray, rng: np.random.Generator,
     chosen = rng.permutation(len(train))[: min(reference, len(train))]
     _, ref = nearest(train[chosen], train, exclude=chosen)  # each image's nearest *other* training image
     median_ref = float(np.median(ref))
-    return {"median_nn_distance": float(np.median(dist)), "min_nn_distance": float(dist.min()),
-            "train_median_nn_distance": median_ref, "ratio": float(np.median(dist) / max(median_ref, 1e-12)),
-            "pairs": (fakes, train[idx])}
+    return {
+        "median_nn_distance": float(np.median(dist)),
+        "min_nn_distance": float(dist.min()),
+        "train_median_nn_distance": median_ref,
+        "ratio": float(np.median(dist) / max(median_ref, 1e-12)),
+        "pairs": (fakes, train[idx]),
+    }

@@ -9,9 +9,10 @@ absolute difference. Reported x1e3 per level (finest first) and averaged.
 The patch positions and directions come from `seed` alone and are shared by both sides, so
 swd(a, b) == swd(b, a) exactly, and a seed makes the figure reproducible.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

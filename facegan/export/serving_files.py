@@ -1,4 +1,5 @@
 """Files TensorFlow Serving reads next to a model: warm-up records and models.config."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,8 @@ def write_warmup(path: Path, model_name: str, latent_dim: int) -> None:
     with tf.io.TFRecordWriter(str(path)) as writer:
         for signature, tensors in inputs.items():
             request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+            )
             for key, proto in tensors.items():
                 request.inputs[key].CopyFrom(proto)
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -4,6 +4,7 @@ The SavedModel is built in a sibling folder whose name is not a number (TF Servi
 those) and renamed into place only when complete, so a server polling the base path never
 sees a half-written version. On any failure the temporary folder is removed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +29,8 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
     import keras
     import tensorflow as tf
 
+    from facegan.data.embedded import EMBEDDED
     from facegan.sampling import SEED_TO_Z_ALGORITHM
-    from facegan.training.data import EMBEDDED
 
     metrics_path = run_dir / "metrics.jsonl"
     lines = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
@@ -44,30 +45,47 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
         "channels": cfg.model.channels,
         "seed_to_z": SEED_TO_Z_ALGORITHM,
         "signatures": {
-            "serving_default": {"inputs": {"z": ["float32", [-1, cfg.model.latent_dim]]},
-                                "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]]}},
-            "from_seed": {"inputs": {"seed": ["int64", [-1]]},
-                          "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]],
-                                      "z": ["float32", [-1, cfg.model.latent_dim]]}},
+            "serving_default": {
+                "inputs": {"z": ["float32", [-1, cfg.model.latent_dim]]},
+                "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]]},
+            },
+            "from_seed": {
+                "inputs": {"seed": ["int64", [-1]]},
+                "outputs": {
+                    "images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]],
+                    "z": ["float32", [-1, cfg.model.latent_dim]],
+                },
+            },
         },
         "run": run_dir.name,
         "epochs_trained": ckpt_meta.get("epoch"),
         "data": {"name": cfg.data.path or EMBEDDED, "count": data.get("count"), "sha256": data.get("sha256")},
         "last_metrics": json.loads(lines[-1]) if lines else None,
         # the latest SWD figures training wrote (`facegan evaluate` measures any version anew)
-        "quality": next(({k: v for k, v in r.items() if k.startswith("swd") or k in ("epoch", "images_seen")}
-                         for r in map(json.loads, reversed(lines)) if "swd" in r), None),
+        "quality": next(
+            (
+                {k: v for k, v in r.items() if k.startswith("swd") or k in ("epoch", "images_seen")}
+                for r in map(json.loads, reversed(lines))
+                if "swd" in r
+            ),
+            None,
+        ),
         "weights": ckpt_meta.get("weights"),
         "config": cfg.to_dict(),
         "versions": {"facegan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
-        "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 
-def export(run_dir: str | os.PathLike, base_path: str | os.PathLike = "models", name: str = "facegan",
-           version: int | None = None, checkpoint: str | os.PathLike | None = None) -> Path:
+def export(
+    run_dir: str | os.PathLike,
+    base_path: str | os.PathLike = "models",
+    name: str = "facegan",
+    version: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+) -> Path:
     """Export the run's generator; returns the new version folder."""
-    from facegan.export.servable import build_archive
+    from facegan.export.signatures import build_archive
     from facegan.training.run import restore_run_generator
 
     run_dir = Path(run_dir)
@@ -77,8 +95,8 @@ def export(run_dir: str | os.PathLike, base_path: str | os.PathLike = "models", 
     model_dir = Path(base_path) / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.TemporaryFile(dir=model_dir)
-        probe.close()
+        with tempfile.TemporaryFile(dir=model_dir):  # can we write there at all?
+            pass
     except OSError as e:
         raise UsageError(f"cannot write to {model_dir}: {e.strerror}") from None
     if version is None:

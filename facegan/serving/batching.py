@@ -5,21 +5,22 @@ Concurrent requests for one model version and signature queue up; a batch closes
 if the queue has nothing more and the timeout is 0. While every batch thread is busy, the next
 batch keeps filling, which is where the throughput comes from. Outputs are split back per request.
 """
+
 from __future__ import annotations
 
 import collections
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
-from typing import Callable
 
 import grpc
 import numpy as np
 
-from facegan.serving.status import ServingError
+from facegan.client.errors import ServingError
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class BatchingOptions:
     num_batch_threads: int = os.cpu_count() or 1  # model calls running at once
     allowed_batch_sizes: tuple[int, ...] = ()  # pad each batch up to the next of these sizes
 
-    def validate(self) -> "BatchingOptions":
+    def validate(self) -> BatchingOptions:
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"batching parameter {name} must be >= 1")
@@ -52,16 +53,30 @@ def _batching_parameters_class() -> type:
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
     pool.Add(wrappers)
     f = descriptor_pb2.FieldDescriptorProto
-    fields = [("max_batch_size", 1, ".google.protobuf.Int64Value"), ("batch_timeout_micros", 2, ".google.protobuf.Int64Value"),
-              ("max_enqueued_batches", 3, ".google.protobuf.Int64Value"), ("num_batch_threads", 4, ".google.protobuf.Int64Value"),
-              ("thread_pool_name", 5, ".google.protobuf.StringValue")]
-    message = descriptor_pb2.DescriptorProto(name="BatchingParameters", field=[
-        *(f(name=n, number=i, type=f.TYPE_MESSAGE, type_name=t, label=f.LABEL_OPTIONAL) for n, i, t in fields),
-        f(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64, label=f.LABEL_REPEATED),
-        f(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)])
-    pool.Add(descriptor_pb2.FileDescriptorProto(
-        name="facegan/batching_parameters.proto", package="tensorflow.serving", syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"], message_type=[message]))
+    fields = [
+        ("max_batch_size", 1, ".google.protobuf.Int64Value"),
+        ("batch_timeout_micros", 2, ".google.protobuf.Int64Value"),
+        ("max_enqueued_batches", 3, ".google.protobuf.Int64Value"),
+        ("num_batch_threads", 4, ".google.protobuf.Int64Value"),
+        ("thread_pool_name", 5, ".google.protobuf.StringValue"),
+    ]
+    message = descriptor_pb2.DescriptorProto(
+        name="BatchingParameters",
+        field=[
+            *(f(name=n, number=i, type=f.TYPE_MESSAGE, type_name=t, label=f.LABEL_OPTIONAL) for n, i, t in fields),
+            f(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64, label=f.LABEL_REPEATED),
+            f(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL),
+        ],
+    )
+    pool.Add(
+        descriptor_pb2.FileDescriptorProto(
+            name="facegan/batching_parameters.proto",
+            package="tensorflow.serving",
+            syntax="proto3",
+            dependency=["google/protobuf/wrappers.proto"],
+            message_type=[message],
+        )
+    )
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
 
@@ -73,9 +88,11 @@ def parse_batching_parameters(text: str) -> BatchingOptions:
         params = text_format.Parse(text, _batching_parameters_class()())
     except text_format.ParseError as e:
         raise ValueError(f"batching parameters: {e}") from None
-    given = {name: getattr(params, name).value for name in
-             ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
-             if params.HasField(name)}
+    given = {
+        name: getattr(params, name).value
+        for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
+        if params.HasField(name)
+    }
     return BatchingOptions(**given, allowed_batch_sizes=tuple(params.allowed_batch_sizes)).validate()
 
 
@@ -92,7 +109,8 @@ class Batcher:
     """Merges concurrent calls of `run(inputs) -> outputs` along axis 0."""
 
     def __init__(self, run: Callable[[dict], dict], options: BatchingOptions, name: str = "batcher"):
-        self._run, self.options = run, options
+        self._run = run
+        self.options = options
         self._queue: collections.deque[_Task] = collections.deque()
         self._rows = 0
         self._cond = threading.Condition()
@@ -104,8 +122,10 @@ class Batcher:
     def submit(self, inputs: dict[str, np.ndarray], deadline: float | None = None) -> dict[str, np.ndarray]:
         rows = len(next(iter(inputs.values())))
         if rows > self.options.max_batch_size:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"Task size {rows} is larger than maximum batch size {self.options.max_batch_size}")
+            raise ServingError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Task size {rows} is larger than maximum batch size {self.options.max_batch_size}",
+            )
         task = _Task(inputs, rows, deadline, time.monotonic(), Future())
         with self._cond:
             if self._closed:
@@ -137,8 +157,9 @@ class Batcher:
                     task = self._queue.popleft()
                     self._rows -= task.rows
                     if task.deadline is not None and task.deadline < time.monotonic():
-                        task.future.set_exception(ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                                               "deadline passed while queued for batching"))
+                        task.future.set_exception(
+                            ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed while queued for batching")
+                        )
                         continue
                     batch.append(task)
                     rows += task.rows

@@ -6,24 +6,23 @@ the old one leaves the lookup table at once but is released only when its last r
 A version that fails to load is marked END with its error and skipped by the policy, so the
 newest good version keeps serving.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import grpc
 
+from facegan.client.errors import ServingError
+from facegan.client.protocol import ModelState
 from facegan.serving.model_config import ModelSource
-from facegan.serving.status import ServingError
 
 log = logging.getLogger("facegan.serve")
-
-# tensorflow.serving.ModelVersionStatus.State
-START, LOADING, AVAILABLE, UNLOADING, END = 10, 20, 30, 40, 50
 
 
 @dataclass
@@ -35,8 +34,12 @@ class VersionState:
 
 
 class ModelManager:
-    def __init__(self, sources: list[ModelSource], load: Callable[[str, int, Path], object],
-                 on_change: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        sources: list[ModelSource],
+        load: Callable[[str, int, Path], object],
+        on_change: Callable[[], None] = lambda: None,
+    ):
         self.sources = {s.name: s for s in sources}
         self._load = load  # (name, version, path) -> a warmed-up servable, or raises
         self._on_change = on_change
@@ -53,15 +56,18 @@ class ModelManager:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
             if label:
                 if label not in self.sources[name].labels:
-                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}")
+                    raise ServingError(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}"
+                    )
                 version = self.sources[name].labels[label]
             if version is not None:
                 st = self._versions[name].get(version)
-                if st is None or st.state != AVAILABLE:
-                    raise ServingError(grpc.StatusCode.NOT_FOUND,
-                                       f"Servable not found for request: Specific({name}, {version})")
+                if st is None or st.state != ModelState.AVAILABLE:
+                    raise ServingError(
+                        grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})"
+                    )
                 return version
-            ready = [v for v, st in self._versions[name].items() if st.state == AVAILABLE]
+            ready = [v for v, st in self._versions[name].items() if st.state == ModelState.AVAILABLE]
             if not ready:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
             return max(ready)
@@ -88,7 +94,10 @@ class ModelManager:
 
     def available(self) -> dict[str, list[int]]:
         with self._lock:
-            return {n: sorted(v for v, st in vs.items() if st.state == AVAILABLE) for n, vs in self._versions.items()}
+            return {
+                n: sorted(v for v, st in vs.items() if st.state == ModelState.AVAILABLE)
+                for n, vs in self._versions.items()
+            }
 
     # ---- polling ------------------------------------------------------------------------
     def poll(self) -> None:
@@ -97,11 +106,11 @@ class ModelManager:
             on_disk = _version_dirs(source.base_path)
             known = self._versions[source.name]
             with self._lock:
-                for v in [v for v, st in known.items() if st.state == END and v not in on_disk]:
+                for v in [v for v, st in known.items() if st.state == ModelState.END and v not in on_disk]:
                     del known[v]  # a failed version that was removed: forget it
             while True:  # a version that fails drops out of the policy, so the next one is tried at once
                 with self._lock:
-                    failed = {v for v, st in known.items() if st.state == END}
+                    failed = {v for v, st in known.items() if st.state == ModelState.END}
                 wanted = source.aspired([v for v in on_disk if v not in failed])
                 new = sorted(wanted - set(known))
                 if not new:
@@ -109,13 +118,13 @@ class ModelManager:
                 for v in new:
                     self._load_version(source, v)
             with self._lock:
-                unwanted = [v for v, st in known.items() if st.state == AVAILABLE and v not in wanted]
+                unwanted = [v for v, st in known.items() if st.state == ModelState.AVAILABLE and v not in wanted]
             for v in unwanted:
                 self._unload_version(source.name, v)
 
     def _load_version(self, source: ModelSource, version: int) -> None:
         with self._lock:
-            st = self._versions[source.name][version] = VersionState(LOADING)
+            st = self._versions[source.name][version] = VersionState(ModelState.LOADING)
         self._on_change()
         path = source.base_path / str(version)
         log.info("loading %s version %d from %s", source.name, version, path)
@@ -123,23 +132,26 @@ class ModelManager:
             servable = self._load(source.name, version, path)
         except Exception as e:  # any failure: log, mark END, keep serving the rest
             with self._lock:
-                st.state, st.error = END, f"{type(e).__name__}: {e}".splitlines()[0]
+                st.state = ModelState.END
+                st.error = f"{type(e).__name__}: {e}".splitlines()[0]
             log.error("failed to load %s version %d: %s", source.name, version, st.error)
         else:
             with self._lock:
-                st.servable, st.state = servable, AVAILABLE
+                st.servable = servable
+                st.state = ModelState.AVAILABLE
             log.info("%s version %d is available", source.name, version)
         self._on_change()
 
     def _unload_version(self, name: str, version: int) -> None:
         with self._lock:
             st = self._versions[name][version]
-            st.state = UNLOADING  # no new requests from here on
+            st.state = ModelState.UNLOADING  # no new requests from here on
             self._on_change()
             while st.in_flight:
                 self._lock.wait()
             st.servable.close()
-            st.servable, st.state = None, END
+            st.servable = None
+            st.state = ModelState.END
             del self._versions[name][version]
         log.info("unloaded %s version %d", name, version)
         self._on_change()
@@ -161,7 +173,7 @@ class ModelManager:
         if self._thread is not None:
             self._thread.join()
         for name, versions in self._versions.items():
-            for v in [v for v, st in versions.items() if st.state == AVAILABLE]:
+            for v in [v for v, st in versions.items() if st.state == ModelState.AVAILABLE]:
                 self._unload_version(name, v)
 
 

@@ -1,4 +1,5 @@
 """Which models to serve: TF Serving's model_config_list, read without TensorFlow."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,8 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
+from facegan.client import protocol
 from facegan.errors import UsageError
-from facegan.serving import protocol
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class ModelSource:
             return set(on_disk)
         if self.policy == "specific":
             return set(on_disk) & set(self.versions)
-        return set(sorted(on_disk)[-self.num_versions:])
+        return set(sorted(on_disk)[-self.num_versions :])
 
 
 def sources_from_config_file(path: str | os.PathLike) -> list[ModelSource]:
@@ -42,10 +43,16 @@ def sources_from_config_file(path: str | os.PathLike) -> list[ModelSource]:
     sources = []
     for entry in config.model_config_list.config:
         policy = entry.model_version_policy.WhichOneof("policy_choice") or "latest"
-        sources.append(ModelSource(
-            name=entry.name, base_path=Path(entry.base_path), policy=policy,
-            num_versions=entry.model_version_policy.latest.num_versions or 1,
-            versions=tuple(entry.model_version_policy.specific.versions), labels=dict(entry.version_labels)))
+        sources.append(
+            ModelSource(
+                name=entry.name,
+                base_path=Path(entry.base_path),
+                policy=policy,
+                num_versions=entry.model_version_policy.latest.num_versions or 1,
+                versions=tuple(entry.model_version_policy.specific.versions),
+                labels=dict(entry.version_labels),
+            )
+        )
     return sources
 
 

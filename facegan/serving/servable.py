@@ -1,15 +1,16 @@
 """One loaded version of a SavedModel: its signatures, a thread-safe call, and warm-up replay."""
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from facegan.client.tensors import DTYPES, to_numpy
 from facegan.serving.batching import Batcher, BatchingOptions
-from facegan.serving.tensors import DTYPES, to_numpy
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
@@ -46,11 +47,19 @@ def read_signature_defs(path: Path):
 class Servable:
     """A SavedModel version loaded with TensorFlow. `run` may be called from many threads."""
 
-    def __init__(self, name: str, version: int, path: Path, on_call: Callable[[int], None] | None = None,
-                 batching: BatchingOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        on_call: Callable[[int], None] | None = None,
+        batching: BatchingOptions | None = None,
+    ):
         import tensorflow as tf
 
-        self.name, self.version, self.path = name, version, path
+        self.name = name
+        self.version = version
+        self.path = path
         self.signature_defs = read_signature_defs(path)
         module = tf.saved_model.load(str(path), tags=["serve"])
         self._module = module  # keeps the variables alive for the concrete functions
@@ -63,13 +72,20 @@ class Servable:
                 if info.dtype not in DTYPES:
                     raise ValueError(f"signature {key!r} uses unsupported dtype {info.dtype}")
             self._functions[key] = module.signatures[key]
-            self.signatures[key] = Signature({k: _spec(v) for k, v in sig.inputs.items()},
-                                             {k: _spec(v) for k, v in sig.outputs.items()})
+            self.signatures[key] = Signature(
+                {k: _spec(v) for k, v in sig.inputs.items()}, {k: _spec(v) for k, v in sig.outputs.items()}
+            )
         if not self.signatures:
             raise ValueError(f"{path} has no callable signatures")
         self._on_call = on_call
-        self._batchers = {} if batching is None else {
-            key: Batcher(functools.partial(self.run, key), batching, f"{name}-{version}-{key}") for key in self.signatures}
+        self._batchers = (
+            {}
+            if batching is None
+            else {
+                key: Batcher(functools.partial(self.run, key), batching, f"{name}-{version}-{key}")
+                for key in self.signatures
+            }
+        )
 
     def predict(self, signature: str, inputs: dict[str, np.ndarray], deadline: float | None = None):
         """Run now, or through the signature's batch queue when batching is on."""

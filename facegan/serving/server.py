@@ -1,4 +1,5 @@
 """`facegan serve`: TF Serving's gRPC API in front of the ModelManager, with health, TLS and metrics."""
+
 from __future__ import annotations
 
 import logging
@@ -12,12 +13,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT, GRPC_OPTIONS, PREDICTION_SERVICE
 from facegan.errors import UsageError
 from facegan.serving.batching import BatchingOptions
 from facegan.serving.manager import ModelManager
-from facegan.serving.model_config import ModelSource, check_sources
 from facegan.serving.metrics import ServerMetrics
-from facegan.serving.protocol import GRPC_OPTIONS, PREDICTION_SERVICE
+from facegan.serving.model_config import ModelSource, check_sources
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService
 
@@ -27,9 +28,9 @@ log = logging.getLogger("facegan.serve")
 @dataclass(frozen=True)
 class ServerOptions:
     host: str = "127.0.0.1"  # "0.0.0.0" to accept connections from other machines / containers
-    port: int = 8500  # 0 picks a free port
+    port: int = DEFAULT_PORT  # 0 picks a free port
     poll_wait_s: float = 1.0  # how often base paths are scanned for new or removed versions; 0: never
-    max_batch: int = 64  # rows per request
+    max_batch: int = DEFAULT_MAX_BATCH  # rows per request
     batching: BatchingOptions | None = None  # None: every request is its own model call
     typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
     ssl_cert: str | None = None  # PEM certificate chain; with ssl_key turns on TLS
@@ -48,10 +49,13 @@ class Server:
         self.health = health.HealthServicer()
         self.manager = ModelManager(sources, self._load, on_change=self._changed)
         # so_reuseport off: a second server on a busy port must fail, not silently share it.
-        self._grpc = grpc.server(futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
-                                 options=GRPC_OPTIONS + [("grpc.so_reuseport", 0)])
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
+            options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
+        )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self.manager, self.metrics, options.max_batch, options.typed_fields), self._grpc)
+            PredictionService(self.manager, self.metrics, options.max_batch, options.typed_fields), self._grpc
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, self.metrics), self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         address = f"{options.host}:{options.port}"
@@ -63,8 +67,11 @@ class Server:
             except (OSError, TypeError, ValueError) as e:
                 raise UsageError(f"TLS needs both --ssl-cert and --ssl-key as readable PEM files ({e})") from None
         try:
-            self.port = (self._grpc.add_secure_port(address, credentials) if credentials
-                         else self._grpc.add_insecure_port(address))
+            self.port = (
+                self._grpc.add_secure_port(address, credentials)
+                if credentials
+                else self._grpc.add_insecure_port(address)
+            )
         except RuntimeError:
             self.port = 0
         if not self.port:
@@ -85,11 +92,15 @@ class Server:
     def _changed(self) -> None:
         available = self.manager.available()
         self.metrics.set_available(available)
-        status = health_pb2.HealthCheckResponse.SERVING if any(available.values()) else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if any(available.values())
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for service in ("", PREDICTION_SERVICE):
             self.health.set(service, status)
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._changed()
         self.manager.poll()  # the first versions load before the port opens, as in TF Serving
         self._grpc.start()
@@ -112,9 +123,12 @@ def serve(sources: list[ModelSource], options: ServerOptions) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server = Server(sources, options).start()
     scheme = "TLS" if options.ssl_cert else "insecure"
-    print(f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models "
-          + ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
-          + (f"; metrics on :{server.monitoring_port}/metrics" if server.monitoring_port else ""), flush=True)
+    print(
+        f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models "
+        + ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
+        + (f"; metrics on :{server.monitoring_port}/metrics" if server.monitoring_port else ""),
+        flush=True,
+    )
     stop.wait()
     log.info("shutting down: draining in-flight requests")
     server.stop()

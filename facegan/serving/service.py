@@ -1,4 +1,5 @@
 """PredictionService and ModelService with TF Serving's documented semantics and status codes."""
+
 from __future__ import annotations
 
 import functools
@@ -7,15 +8,21 @@ import time
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
 from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
+from facegan.client.errors import ServingError
+from facegan.client.protocol import DEFAULT_MAX_BATCH
+from facegan.client.tensors import TensorError, dtype_name, from_numpy, to_numpy
 from facegan.serving.manager import ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.servable import Signature
-from facegan.serving.status import ServingError
-from facegan.serving.tensors import TensorError, dtype_name, to_numpy, from_numpy
 
 log = logging.getLogger("facegan.serve")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -24,6 +31,7 @@ UNKNOWN_CODE = grpc.StatusCode.UNKNOWN.value[0]  # tensorflow.error.Code uses gR
 
 def _rpc(method):
     """Turn ServingError into the RPC's status; count, time and log every call."""
+
     @functools.wraps(method)
     def wrapper(self, request, context):
         start = time.perf_counter()
@@ -42,10 +50,12 @@ def _rpc(method):
             model = request.model_spec.name
             self.metrics.requests.labels(method.__name__, model, code.name).inc()
             self.metrics.latency.labels(method.__name__, model).observe(time.perf_counter() - start)
+
     return wrapper
 
 
-def _version(spec) -> tuple[int | None, str]:
+def requested_version(spec) -> tuple[int | None, str]:
+    """(version, label) a ModelSpec asks for: (N, "") pinned, (None, "stable") labelled, (None, "") the latest."""
     choice = spec.WhichOneof("version_choice")
     return (spec.version.value, "") if choice == "version" else (None, spec.version_label if choice else "")
 
@@ -60,13 +70,16 @@ def validate_inputs(signature: Signature, given, max_batch: int) -> dict[str, np
     for alias, spec in signature.inputs.items():
         proto = given[alias]
         if proto.dtype != spec.dtype:
-            raise ServingError(INVALID, f"input '{alias}' must be {dtype_name(spec.dtype)}, got {dtype_name(proto.dtype)}")
+            raise ServingError(
+                INVALID, f"input '{alias}' must be {dtype_name(spec.dtype)}, got {dtype_name(proto.dtype)}"
+            )
         try:
             array = to_numpy(proto)
         except TensorError as e:
             raise ServingError(INVALID, f"input '{alias}': {e}") from None
-        if spec.shape is not None and (array.ndim != len(spec.shape) or
-                                       any(w not in (-1, g) for w, g in zip(spec.shape, array.shape))):
+        if spec.shape is not None and (
+            array.ndim != len(spec.shape) or any(w not in (-1, g) for w, g in zip(spec.shape, array.shape))
+        ):
             raise ServingError(INVALID, f"input '{alias}' must have shape {list(spec.shape)}, got {list(array.shape)}")
         if array.ndim == 0:
             raise ServingError(INVALID, f"input '{alias}' needs a batch dimension")
@@ -82,14 +95,22 @@ def validate_inputs(signature: Signature, given, max_batch: int) -> dict[str, np
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics, max_batch: int = 64, typed_fields: bool = False):
-        self.manager, self.metrics = manager, metrics
-        self.max_batch, self.typed_fields = max_batch, typed_fields
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        typed_fields: bool = False,
+    ):
+        self.manager = manager
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.typed_fields = typed_fields
 
     @_rpc
     def Predict(self, request, context):
         spec = request.model_spec
-        with self.manager.pin(spec.name, *_version(spec)) as servable:
+        with self.manager.pin(spec.name, *requested_version(spec)) as servable:
             name = spec.signature_name or "serving_default"
             signature = servable.signatures.get(name)
             if signature is None:
@@ -117,7 +138,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if fields != {"signature_def"}:
             raise ServingError(INVALID, f"Metadata field {sorted(fields - {'signature_def'})[0]} is not supported")
         spec = request.model_spec
-        with self.manager.pin(spec.name, *_version(spec)) as servable:
+        with self.manager.pin(spec.name, *requested_version(spec)) as servable:
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = spec.name
             response.model_spec.version.value = servable.version
@@ -130,7 +151,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager: ModelManager, metrics: ServerMetrics):
-        self.manager, self.metrics = manager, metrics
+        self.manager = manager
+        self.metrics = metrics
 
     @_rpc
     def GetModelStatus(self, request, context):
@@ -138,7 +160,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         if not spec.name:
             raise ServingError(INVALID, "Missing model name in request.")
         versions = self.manager.status(spec.name)
-        version, label = _version(spec)
+        version, label = requested_version(spec)
         if label:
             version = self.manager.resolve(spec.name, label=label)
         if version is not None:

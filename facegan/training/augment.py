@@ -6,6 +6,7 @@ discriminator sees them (in both losses) keeps it honest without leaking augment
 the generator's output. Written in keras.ops; the caller draws the uniform numbers (a
 SeedGenerator on TensorFlow, a key on JAX), so both steps share this code.
 """
+
 from __future__ import annotations
 
 from keras import ops

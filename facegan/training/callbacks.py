@@ -1,9 +1,14 @@
-"""fit() callbacks: epoch report + metrics.jsonl, preview grids + evolution.gif, checkpoints,
-the non-finite-loss guard and clean Ctrl-C handling.
+"""fit() callbacks: a progress bar and the epoch report + metrics.jsonl, preview grids +
+evolution.gif, checkpoints, the non-finite-loss guard and clean Ctrl-C handling.
+
+Training shows one display: on a terminal, a live bar for the running epoch that gives way to
+the epoch's summary line; elsewhere (CI, a pipe, a log file) only the summary line, so a log
+holds one line per epoch and no carriage returns. (fit() runs with Keras's own bar off.)
 
 They share one `RunContext`, so an interrupted or diverged epoch is never reported, previewed
 or checkpointed as if it had completed.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,6 +55,54 @@ class RunContext:
         return self.interrupted and self.steps_done < self.steps_per_epoch
 
 
+def show_progress_bar(verbose: int | str | bool) -> bool:
+    """ "auto": only when stderr is a terminal."""
+    if verbose == "auto":
+        return sys.stderr.isatty()
+    return bool(verbose)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A live bar for the running epoch (steps, running losses), cleared when the epoch ends."""
+
+    def __init__(self, ctx: RunContext, enabled: bool):
+        super().__init__()
+        self.ctx = ctx
+        self.enabled = enabled
+        self.bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.ctx.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{self.ctx.epochs}",
+                unit="step",
+                leave=False,
+                dynamic_ncols=True,
+            )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            logs = logs or {}
+            self.bar.set_postfix_str(
+                f"g_loss {float(logs.get('g_loss', 0)):.3f} d_loss {float(logs.get('d_loss', 0)):.3f}", refresh=False
+            )
+            self.bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.close()
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 class EpochReport(keras.callbacks.Callback):
     """One summary line per epoch on stdout and one JSON object per epoch in metrics.jsonl."""
 
@@ -65,15 +118,23 @@ class EpochReport(keras.callbacks.Callback):
             return
         seconds = time.perf_counter() - self.started
         n = self.ctx.steps_per_epoch * self.ctx.batch_size
-        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-                  "seconds": round(seconds, 3), "images_per_sec": round(n / seconds, 2),
-                  "images_seen": (epoch + 1) * n, "time": time.time()}
+        record = {
+            "epoch": epoch + 1,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "seconds": round(seconds, 3),
+            "images_per_sec": round(n / seconds, 2),
+            "images_seen": (epoch + 1) * n,
+            "time": time.time(),
+        }
         self.ctx.last_logs = record
         append_line(self.ctx.run_dir / "metrics.jsonl", json.dumps(record))
         swd = f"  SWD {record['swd']:.1f}" if "swd" in record else ""
-        print(f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
-              f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
-              f"  {seconds:.1f}s  {n / seconds:.1f} img/s{swd}", flush=True)
+        print(
+            f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
+            f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
+            f"  {seconds:.1f}s  {n / seconds:.1f} img/s{swd}",
+            flush=True,
+        )
 
 
 class Evaluator(keras.callbacks.Callback):
@@ -84,7 +145,11 @@ class Evaluator(keras.callbacks.Callback):
 
     def __init__(self, ctx: RunContext, real: np.ndarray, every: int, num_images: int, seed: int):
         super().__init__()
-        self.ctx, self.real, self.every, self.num_images, self.seed = ctx, real, every, num_images, seed
+        self.ctx = ctx
+        self.real = real
+        self.every = every
+        self.num_images = num_images
+        self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
         due = epoch + 1 == self.ctx.epochs or (self.every and (epoch + 1) % self.every == 0)
@@ -93,7 +158,9 @@ class Evaluator(keras.callbacks.Callback):
         from facegan.evaluation.swd import swd_figures
 
         z_dim = self.model.latent_dim
-        logs.update(swd_figures(self.real, lambda z: generate(self.model.sampler, z), z_dim, self.num_images, self.seed))
+        logs.update(
+            swd_figures(self.real, lambda z: generate(self.model.sampler, z), z_dim, self.num_images, self.seed)
+        )
 
 
 class Previews(keras.callbacks.Callback):
@@ -135,10 +202,13 @@ class Checkpointer(keras.callbacks.Callback):
         # An interrupted epoch saves its weights under the last *completed* epoch's number: a
         # resume redoes that epoch from its start, and nothing trained before Ctrl-C is lost.
         done = epoch if self.ctx.partial else epoch + 1
-        checkpoints.save(self.ctx.run_dir / "checkpoints", self.model, done,
-                         {**self.ctx.meta, "partial_epoch": self.ctx.partial,
-                          "preview_z": self.ctx.preview_z.tolist()},
-                         self.ctx.keep_checkpoints)
+        checkpoints.save(
+            self.ctx.run_dir / "checkpoints",
+            self.model,
+            done,
+            {**self.ctx.meta, "partial_epoch": self.ctx.partial, "preview_z": self.ctx.preview_z.tolist()},
+            self.ctx.keep_checkpoints,
+        )
         self.ctx.completed_epochs = done
 
 
@@ -175,8 +245,11 @@ class GracefulInterrupt(keras.callbacks.Callback):
         if self.ctx.interrupted:
             raise KeyboardInterrupt
         self.ctx.interrupted = True
-        print("\ninterrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
-              file=sys.stderr, flush=True)
+        print(
+            "\ninterrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         self.ctx.steps_done = batch + 1

@@ -6,6 +6,7 @@ Keras's own paths carry process-wide name counters (`seed_generator_3`) and woul
 across processes. Any backend that builds the same models can restore them, and
 `facegan export` can pick out the generator alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,13 +42,11 @@ def _key(group: str, index: int) -> str:
 
 def save(ckpt_dir: str | os.PathLike, gan, epoch: int, meta: dict, keep: int) -> Path:
     """Write the full training state after `epoch` and keep only the newest `keep` files."""
-    arrays = {_key(g, i): np.asarray(v.value)
-              for g, vs in _groups(gan).items() for i, v in enumerate(vs)}
+    arrays = {_key(g, i): np.asarray(v.value) for g, vs in _groups(gan).items() for i, v in enumerate(vs)}
     arrays["__meta__"] = np.array(json.dumps({**meta, "epoch": epoch}))
     path = Path(ckpt_dir) / f"ckpt-{epoch:04d}.npz"
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     for old in list_checkpoints(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

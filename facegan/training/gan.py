@@ -5,25 +5,28 @@ GradientTapes then differentiate two losses: the generator's loss only moves the
 weights, the discriminator's loss only the discriminator's. The generator never sees a real
 face: its only signal is how the discriminator scores its fakes.
 """
+
 from __future__ import annotations
 
 import keras
 from keras import ops
 
 from facegan.training.augment import DRAWS, augment
-
-METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
-
-
-def bce_logits(target: float, logits):
-    """Mean binary cross-entropy against a constant target, from logits (numerically safe)."""
-    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+from facegan.training.losses import METRICS, ema_rate, gan_losses, step_metrics
 
 
 class FaceGAN(keras.Model):
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, label_smoothing: float = 0.0,
-                 seed: int | None = None, generator_ema: keras.Model | None = None, ema_decay: float = 0.0,
-                 augment: tuple[str, ...] = (), **kwargs):
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        label_smoothing: float = 0.0,
+        seed: int | None = None,
+        generator_ema: keras.Model | None = None,
+        ema_decay: float = 0.0,
+        augment: tuple[str, ...] = (),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -43,8 +46,7 @@ class FaceGAN(keras.Model):
         # Both networks are built functional models: nothing for fit() to build by calling us on data.
         self.built = True
 
-    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
-                **kwargs):
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer, **kwargs):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
@@ -76,14 +78,7 @@ class FaceGAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator(z, training=True)
-            if self.augment:
-                u = keras.random.uniform((2, batch, DRAWS * len(self.augment)), seed=self.aug_sampler)
-                real, fake = augment(real, self.augment, u[0]), augment(fake, self.augment, u[1])
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            g_loss = bce_logits(1.0, fake_logits)
-            d_loss = bce_logits(1.0 - self.label_smoothing, real_logits) + bce_logits(0.0, fake_logits)
+            g_loss, d_loss, real_logits, fake_logits = self.compute_losses(real, z)
             g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
             d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
 
@@ -94,21 +89,24 @@ class FaceGAN(keras.Model):
         if self.generator_ema is not None:
             self._update_ema()
 
-        values = {
-            "g_loss": g_loss,
-            "d_loss": d_loss,
-            "d_real": ops.mean(ops.sigmoid(real_logits)),
-            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
-            "d_acc_real": ops.mean(ops.cast(real_logits > 0, "float32")),
-            "d_acc_fake": ops.mean(ops.cast(fake_logits < 0, "float32")),
-        }
-        for name, value in values.items():
+        for name, value in step_metrics(g_loss, d_loss, real_logits, fake_logits).items():
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
 
+    def compute_losses(self, real, z):
+        """The forward half of the step: (g_loss, d_loss, real_logits, fake_logits) for a batch and its z."""
+        fake = self.generator(z, training=True)
+        if self.augment:
+            batch = ops.shape(real)[0]
+            u = keras.random.uniform((2, batch, DRAWS * len(self.augment)), seed=self.aug_sampler)
+            real = augment(real, self.augment, u[0])
+            fake = augment(fake, self.augment, u[1])
+        real_logits = self.discriminator(real, training=True)
+        fake_logits = self.discriminator(fake, training=True)
+        g_loss, d_loss = gan_losses(real_logits, fake_logits, self.label_smoothing)
+        return g_loss, d_loss, real_logits, fake_logits
+
     def _update_ema(self):
-        # Warm-up as in tf.train.ExponentialMovingAverage(num_updates): early on, average over fewer steps.
-        step = ops.cast(self.g_optimizer.iterations, "float32")
-        beta = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        beta = ema_rate(self.ema_decay, self.g_optimizer.iterations)  # iterations: updates made, this one included
         for e, w in zip(self.generator_ema.variables, self.generator.variables):
             e.assign(beta * e + (1.0 - beta) * ops.cast(w, e.dtype))

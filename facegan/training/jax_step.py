@@ -8,6 +8,7 @@ gradients. `fit_jax` drives it with the same callbacks as `fit()` on TensorFlow,
 state back into the Keras variables before they run, so previews, checkpoints and exports
 are the same files.
 """
+
 from __future__ import annotations
 
 import jax
@@ -16,12 +17,7 @@ import keras
 import numpy as np
 
 from facegan.training.augment import DRAWS, augment
-from facegan.training.gan import METRICS
-
-
-def _bce(target: float, logits):
-    logits = logits.astype("float32")
-    return jnp.mean(jnp.logaddexp(0.0, logits) - target * logits)  # BCE from logits, numerically safe
+from facegan.training.losses import METRICS, ema_rate, gan_losses, step_metrics
 
 
 def latent(base_key, iteration, batch: int, latent_dim: int):
@@ -33,10 +29,28 @@ def base_key(gan):
     return jax.random.key(int(np.asarray(gan.z_sampler.state.value)[0]))
 
 
+def make_forward(gan):
+    """forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u) -> ((g_loss, d_loss), (g_ntv, d_ntv, real_logits,
+    fake_logits)): the forward half of the step, stateless (what FaceGAN.compute_losses is on TensorFlow)."""
+    g = gan.generator
+    d = gan.discriminator
+
+    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u):
+        fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
+        if gan.augment:
+            real = augment(real, gan.augment, u[0])
+            fake = augment(fake, gan.augment, u[1])
+        real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
+        fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
+        losses = gan_losses(real_logits, fake_logits, gan.label_smoothing)
+        return losses, (g_ntv, d_ntv, real_logits, fake_logits)
+
+    return forward
+
+
 def make_step(gan):
     """-> (state, step): state is a dict of arrays; step(state, real) -> (state, logs) is jitted."""
-    g, d = gan.generator, gan.discriminator
-    smoothing, decay = gan.label_smoothing, gan.ema_decay
+    g = gan.generator
     # where each of G's variables sits in (trainable, non-trainable), in `g.variables` order (= the EMA model's)
     where = {id(v): (0, i) for i, v in enumerate(g.trainable_variables)}
     where.update({id(v): (1, i) for i, v in enumerate(g.non_trainable_variables)})
@@ -45,14 +59,7 @@ def make_step(gan):
     key = base_key(gan)
     aug_key = jax.random.fold_in(key, 1)
 
-    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u):
-        fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
-        if gan.augment:
-            real, fake = augment(real, gan.augment, u[0]), augment(fake, gan.augment, u[1])
-        real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
-        fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
-        losses = (_bce(1.0, fake_logits), _bce(1.0 - smoothing, real_logits) + _bce(0.0, fake_logits))
-        return losses, (g_ntv, d_ntv, real_logits.astype("float32"), fake_logits.astype("float32"))
+    forward = make_forward(gan)
 
     @jax.jit
     def step(state, real):
@@ -60,32 +67,35 @@ def make_step(gan):
         z = latent(key, iteration, real.shape[0], gan.latent_dim)
         u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], DRAWS * len(gan.augment)))
         (g_loss, d_loss), pullback, (g_ntv, d_ntv, real_logits, fake_logits) = jax.vjp(
-            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u), state["g_tv"], state["d_tv"],
-            has_aux=True)
+            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u),
+            state["g_tv"],
+            state["d_tv"],
+            has_aux=True,
+        )
         g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
         d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
         g_tv, g_opt = gan.g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g_tv"])
         d_tv, d_opt = gan.d_optimizer.stateless_apply(state["d_opt"], d_grads, state["d_tv"])
         new = {**state, "g_tv": g_tv, "d_tv": d_tv, "g_ntv": g_ntv, "d_ntv": d_ntv, "g_opt": g_opt, "d_opt": d_opt}
-        if "ema" in state:  # same warm-up as the TensorFlow step
-            t = iteration.astype("float32") + 1.0
-            beta = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+        if "ema" in state:
+            beta = ema_rate(gan.ema_decay, iteration + 1)  # updates made, this one included
             weights = [(g_tv, g_ntv)[kind][i] for kind, i in slots]
             new["ema"] = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(state["ema"], weights)]
-        logs = {"g_loss": g_loss, "d_loss": d_loss,
-                "d_real": jnp.mean(jax.nn.sigmoid(real_logits)), "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
-                "d_acc_real": jnp.mean(real_logits > 0), "d_acc_fake": jnp.mean(fake_logits < 0)}
-        return new, logs
+        return new, step_metrics(g_loss, d_loss, real_logits, fake_logits)
 
     return read_state(gan), step
 
 
 def read_state(gan) -> dict:
-    values = lambda vs: [v.value for v in vs]  # noqa: E731
-    state = {"g_tv": values(gan.generator.trainable_variables), "g_ntv": values(gan.generator.non_trainable_variables),
-             "d_tv": values(gan.discriminator.trainable_variables),
-             "d_ntv": values(gan.discriminator.non_trainable_variables),
-             "g_opt": values(gan.g_optimizer.variables), "d_opt": values(gan.d_optimizer.variables)}
+    values = lambda vs: [v.value for v in vs]
+    state = {
+        "g_tv": values(gan.generator.trainable_variables),
+        "g_ntv": values(gan.generator.non_trainable_variables),
+        "d_tv": values(gan.discriminator.trainable_variables),
+        "d_ntv": values(gan.discriminator.non_trainable_variables),
+        "g_opt": values(gan.g_optimizer.variables),
+        "d_opt": values(gan.d_optimizer.variables),
+    }
     if gan.generator_ema is not None:
         state["ema"] = values(gan.generator_ema.variables)
     return state
@@ -93,9 +103,14 @@ def read_state(gan) -> dict:
 
 def write_state(gan, state: dict) -> None:
     """Copy the step's state back into the Keras variables (for callbacks and checkpoints)."""
-    pairs = [(gan.generator.trainable_variables, "g_tv"), (gan.generator.non_trainable_variables, "g_ntv"),
-             (gan.discriminator.trainable_variables, "d_tv"), (gan.discriminator.non_trainable_variables, "d_ntv"),
-             (gan.g_optimizer.variables, "g_opt"), (gan.d_optimizer.variables, "d_opt")]
+    pairs = [
+        (gan.generator.trainable_variables, "g_tv"),
+        (gan.generator.non_trainable_variables, "g_ntv"),
+        (gan.discriminator.trainable_variables, "d_tv"),
+        (gan.discriminator.non_trainable_variables, "d_ntv"),
+        (gan.g_optimizer.variables, "g_opt"),
+        (gan.d_optimizer.variables, "d_opt"),
+    ]
     if "ema" in state:
         pairs.append((gan.generator_ema.variables, "ema"))
     for variables, key in pairs:
@@ -103,13 +118,12 @@ def write_state(gan, state: dict) -> None:
             v.assign(value)
 
 
-def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: list, verbose=True,
-            place=lambda x: x) -> None:
+def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: list, place=lambda x: x) -> None:
     """fit() for the JAX step: the same callbacks, in the same order, with running-mean logs."""
     state, step = make_step(gan)
-    callback_list = keras.callbacks.CallbackList(callbacks, model=gan, add_history=False,
-                                                 add_progbar=verbose not in (0, False), verbose=verbose,
-                                                 epochs=epochs, steps=steps)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, model=gan, add_history=False, add_progbar=False, epochs=epochs, steps=steps
+    )
     gan.stop_training = False
     callback_list.on_train_begin()
     for epoch in range(first_epoch, epochs):

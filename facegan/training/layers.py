@@ -10,6 +10,7 @@ about 2x faster than upsample + conv for the lecture's 64 px layer, backward inc
 CPU backend is the exception: there the transposed form ran 7x slower, so JAX on a CPU keeps
 the plain pair.
 """
+
 from __future__ import annotations
 
 import keras
@@ -18,10 +19,7 @@ from keras import layers, ops
 # Row k of the 4x4 transposed kernel sums the 3x3 taps (offsets -1, 0, +1) that reach source
 # pixel m from output pixel 2m + k - 1: output 2i reads x[i-1] through tap -1 and x[i] through
 # taps 0 and +1; output 2i+1 reads x[i] through taps -1 and 0 and x[i+1] through tap +1.
-_TAPS_4x3 = ((0.0, 0.0, 1.0),
-             (0.0, 1.0, 1.0),
-             (1.0, 1.0, 0.0),
-             (1.0, 0.0, 0.0))
+_TAPS_4x3 = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 
 
 def _jax_on_cpu() -> bool:
@@ -40,8 +38,9 @@ class UpConv2D(layers.Layer):
         self.size = size
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(name="kernel", shape=(3, 3, input_shape[-1], self.filters),
-                                      initializer="glorot_uniform")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(3, 3, input_shape[-1], self.filters), initializer="glorot_uniform"
+        )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         # Other factors (and JAX on a CPU) keep the plain two-step form: the same function and weights.
         # Built here even when unused: Keras's fit() treats an unbuilt sublayer as an unbuilt model.
@@ -63,7 +62,7 @@ class UpConv2D(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
-        scale = lambda d: None if d is None else d * self.size  # noqa: E731
+        scale = lambda d: None if d is None else d * self.size
         return (n, scale(h), scale(w), self.filters)
 
     def get_config(self):
@@ -82,22 +81,31 @@ class FusedBatchNormalization(layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        fusable = (training and self.trainable and mask is None and not self.renorm
-                   and self.center and self.scale and len(inputs.shape) == 4
-                   and self.axis in (-1, 3) and keras.backend.backend() == "tensorflow")
+        fusable = (
+            training
+            and self.trainable
+            and mask is None
+            and not self.renorm
+            and self.center
+            and self.scale
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and keras.backend.backend() == "tensorflow"
+        )
         if not fusable:
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
         x = ops.cast(inputs, "float32")  # as Keras does: statistics in float32 under mixed precision
         y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            x, ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32"),
-            epsilon=self.epsilon, is_training=True)
+            x, ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32"), epsilon=self.epsilon, is_training=True
+        )
         # The kernel reports the Bessel-corrected variance; Keras averages the biased one.
         n = ops.cast(ops.prod(ops.shape(x)[:3]), "float32")
         variance = variance * (n - 1.0) / n
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * m + ops.cast(mean, self.moving_mean.dtype) * (1.0 - m))
         self.moving_variance.assign(
-            self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m))
+            self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m)
+        )
         return ops.cast(y, self.compute_dtype)

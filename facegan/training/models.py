@@ -4,6 +4,7 @@ Both builders take the run's `ModelConfig`, so the generator rebuilt for `sample
 is the one that was trained. Under a mixed-precision policy the last layers stay float32: the
 tanh image and the discriminator's logit feed losses and uint8 conversion.
 """
+
 from __future__ import annotations
 
 import keras

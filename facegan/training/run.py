@@ -3,6 +3,7 @@
 A run folder (`runs/00007-lfw32/`) is the unit of training state: config.json (fully
 resolved), preview_z.npy, metrics.jsonl, previews/, checkpoints/ and evolution.gif.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +11,7 @@ import json
 import os
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -133,81 +135,159 @@ def precision_policy(mixed: bool):
         keras.config.set_dtype_policy(previous)
 
 
-def train(cfg: Config | None = None, runs_root: str | os.PathLike = "runs", run_dir: str | os.PathLike | None = None,
-          resume: str | os.PathLike | None = None, epochs: int | None = None, verbose: int | str = "auto") -> Path:
-    """Train a new run from `cfg`, or continue the run folder `resume`. Returns the run folder."""
-    import keras
+@dataclass(frozen=True)
+class OpenedRun:
+    """A run folder ready to train: new, or resumed from its last checkpoint."""
 
-    from facegan.training import callbacks as cb
-    from facegan.training.data import load_training_data, make_dataset, numpy_batches
-    from facegan.training.gan import FaceGAN
-    from facegan.training.models import build_discriminator, build_generator
+    run_dir: Path
+    cfg: Config  # validated; a resumed run's own config (with a new epoch target, if given)
+    checkpoint: Path | None  # where training continues from; None for a new run
+    preview_z: np.ndarray  # the run's fixed preview latents
+    images: np.ndarray  # the training images, uint8 NHWC
 
-    if resume is not None:
-        run_dir = Path(resume)
-        if not run_dir.is_dir():
-            raise ConfigError(f"resume folder {run_dir} does not exist")
-        cfg = load_run_config(run_dir)
-        if epochs is not None:
-            cfg = cfg.override(train={"epochs": epochs})
-        cfg.validate()
-        ckpt = checkpoints.latest(run_dir / "checkpoints")
-        z_preview = np.load(run_dir / "preview_z.npy")
-    else:
-        cfg.validate()
-        ckpt = None
-        z_preview = preview_z(cfg)
-    images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
+
+def open_run(cfg: Config | None, runs_root, run_dir, resume, epochs: int | None) -> OpenedRun:
+    """Resume the run folder `resume`, or create a run folder for `cfg` with its config, preview z
+    and data manifest. The data is loaded (and checked) before a new folder is made."""
+    from facegan.data.embedded import load_training_data
+
     if resume is None:
+        cfg = cfg.validate()
+        images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
         run_dir = Path(run_dir) if run_dir else new_run_dir(runs_root, cfg.name)
         run_dir.mkdir(parents=True, exist_ok=True)
+        z_preview = preview_z(cfg)
         fileio.write_text(run_dir / "config.json", cfg.to_json())
         with fileio.atomic_path(run_dir / "preview_z.npy") as tmp:
             np.save(tmp, z_preview, allow_pickle=False)
         fileio.write_json(run_dir / "data.json", manifest)
+        return OpenedRun(run_dir, cfg, None, z_preview, images)
+    run_dir = Path(resume)
+    if not run_dir.is_dir():
+        raise ConfigError(f"resume folder {run_dir} does not exist")
+    cfg = load_run_config(run_dir)
+    if epochs is not None:
+        cfg = cfg.override(train={"epochs": epochs})
+    cfg = cfg.validate()
+    images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
+    checkpoint = checkpoints.latest(run_dir / "checkpoints")
+    return OpenedRun(run_dir, cfg, checkpoint, np.load(run_dir / "preview_z.npy"), images)
 
+
+def build_gan(cfg: Config):
+    """The two networks (and the EMA generator), their optimizers and the FaceGAN that trains them.
+    Call inside the run's precision policy and strategy scope."""
+    import keras
+
+    from facegan.training.gan import FaceGAN
+    from facegan.training.models import build_discriminator, build_generator
+
+    t = cfg.train
+    generator = build_generator(cfg.model)
+    discriminator = build_discriminator(cfg.model)
+    generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
+    gan = FaceGAN(
+        generator,
+        discriminator,
+        label_smoothing=t.label_smoothing,
+        seed=t.seed,
+        generator_ema=generator_ema,
+        ema_decay=t.ema_decay,
+        augment=t.augment,
+    )
+    g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
+    d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
+    if keras.config.dtype_policy().name == "mixed_float16":
+        g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
+        d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
+    jax_backend = keras.backend.backend() == "jax"
+    gan.compile(g_opt, d_opt, jit_compile=False if jax_backend else use_xla(t.xla))  # JAX: jax_step jits
+    gan.build_optimizers()
+    return gan
+
+
+def train(
+    cfg: Config | None = None,
+    runs_root: str | os.PathLike = "runs",
+    run_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    epochs: int | None = None,
+    verbose: int | str = "auto",
+) -> Path:
+    """Train a new run from `cfg`, or continue the run folder `resume`. Returns the run folder.
+    verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
+    import keras
+
+    from facegan.data.pipeline import make_dataset, numpy_batches
+    from facegan.training import callbacks as cb
+
+    run = open_run(cfg, runs_root, run_dir, resume, epochs)
+    cfg = run.cfg
     t = cfg.train
     jax_backend = keras.backend.backend() == "jax"
     keras.utils.set_random_seed(t.seed)
     strategy = make_strategy(t.strategy)
-    with precision_policy(t.mixed_precision), scope(strategy):
-        generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
-        generator_ema = build_generator(cfg.model) if t.ema_decay > 0 else None
-        gan = FaceGAN(generator, discriminator, label_smoothing=t.label_smoothing, seed=t.seed,
-                      generator_ema=generator_ema, ema_decay=t.ema_decay, augment=t.augment)
-        g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
-        d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
-        if keras.config.dtype_policy().name == "mixed_float16":
-            g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
-        gan.compile(g_opt, d_opt, jit_compile=False if jax_backend else use_xla(t.xla))  # JAX: jax_step jits
-        gan.build_optimizers()
-        first_epoch = checkpoints.restore(ckpt, gan)["epoch"] if ckpt else 0
+    with precision_policy(t.mixed_precision):
+        with scope(strategy):  # variables are created (and restored) per replica / sharded
+            gan = build_gan(cfg)
+            first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
+        if resume is not None:
+            _drop_metrics_after(run.run_dir / "metrics.jsonl", first_epoch)
+        if first_epoch >= t.epochs:
+            print(f"{run.run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
+            return run.run_dir
+        data = numpy_batches if jax_backend else make_dataset
+        batches, steps = data(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
+        ctx = cb.RunContext(
+            run_dir=run.run_dir,
+            epochs=t.epochs,
+            steps_per_epoch=steps,
+            batch_size=t.batch_size,
+            preview_z=run.preview_z,
+            rows=cfg.preview.rows,
+            cols=cfg.preview.cols,
+            margin=cfg.preview.margin,
+            keep_checkpoints=t.keep_checkpoints,
+            meta={"run": run.run_dir.name, "config": cfg.name, "data_count": len(run.images)},
+            completed_epochs=first_epoch,
+        )
+        where = f"resuming {run.run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run_dir}"
+        print(
+            f"{where}: {len(run.images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
+            f"{steps} steps/epoch, {replicas(strategy)} replica(s), {keras.backend.backend()}",
+            flush=True,
+        )
+        callbacks = [
+            cb.GracefulInterrupt(ctx),
+            cb.NonFiniteGuard(),
+            cb.Evaluator(ctx, run.images, t.eval_every, t.eval_images, t.seed),
+            cb.ProgressBar(ctx, cb.show_progress_bar(verbose)),
+            cb.EpochReport(ctx),
+            cb.Previews(ctx, cfg.preview.gif_ms),
+            cb.Checkpointer(ctx),
+        ]
+        if jax_backend:
+            from facegan.training.jax_step import fit_jax
 
-    if resume is not None:
-        _drop_metrics_after(run_dir / "metrics.jsonl", first_epoch)
-    if first_epoch >= t.epochs:
-        print(f"{run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
-        return run_dir
-    data = numpy_batches if jax_backend else make_dataset
-    batches, steps = data(images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
-    ctx = cb.RunContext(run_dir=run_dir, epochs=t.epochs, steps_per_epoch=steps, batch_size=t.batch_size,
-                        preview_z=z_preview, rows=cfg.preview.rows, cols=cfg.preview.cols,
-                        margin=cfg.preview.margin, keep_checkpoints=t.keep_checkpoints,
-                        meta={"run": run_dir.name, "config": cfg.name, "data_count": len(images)},
-                        completed_epochs=first_epoch)
-    where = f"resuming {run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run_dir}"
-    print(f"{where}: {len(images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
-          f"{steps} steps/epoch, {replicas(strategy)} replica(s), {keras.backend.backend()}", flush=True)
-    callbacks = [cb.GracefulInterrupt(ctx), cb.NonFiniteGuard(),
-                 cb.Evaluator(ctx, images, t.eval_every, t.eval_images, t.seed), cb.EpochReport(ctx),
-                 cb.Previews(ctx, cfg.preview.gif_ms), cb.Checkpointer(ctx)]
-    if jax_backend:
-        from facegan.training.jax_step import fit_jax
+            with scope(strategy):  # the JAX distribution shards each batch across devices
+                fit_jax(gan, batches, steps, first_epoch, t.epochs, callbacks, _placement(strategy))
+        else:  # outside the strategy's scope: callbacks read mirrored variables as plain arrays
+            gan.fit(
+                batches,
+                epochs=t.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,
+            )
+    return run.run_dir
 
-        place = (lambda x: keras.distribution.distribute_tensor(x, strategy.get_data_layout(x.shape))) if strategy else (lambda x: x)
-        with precision_policy(t.mixed_precision), scope(strategy):
-            fit_jax(gan, batches, steps, first_epoch, t.epochs, callbacks, verbose, place)
-    else:
-        gan.fit(batches, epochs=t.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
-                verbose=verbose, shuffle=False)
-    return run_dir
+
+def _placement(strategy):
+    """How a JAX batch reaches the devices: sharded along the batch under DataParallel, else as it is."""
+    import keras
+
+    if strategy is None:
+        return lambda x: x
+    return lambda x: keras.distribution.distribute_tensor(x, strategy.get_data_layout(x.shape))

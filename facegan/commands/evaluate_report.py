@@ -1,4 +1,5 @@
 """`facegan evaluate`: SWD, memorization and discriminator accuracy for a run or an exported model."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,15 @@ def _from_run(run_dir: Path, ema: bool):
     data_json = run_dir / "data.json"
     trained_on = json.loads(data_json.read_text()).get("sha256") if data_json.is_file() else None
     source = {"run": str(run_dir), "checkpoint": ckpt.name, "epoch": meta["epoch"], "weights": meta["weights"]}
-    return (lambda z: generate(generator, z)), discriminator, cfg.model.latent_dim, cfg.model.resolution, \
-        cfg.data.path, trained_on, source
+    return (
+        (lambda z: generate(generator, z)),
+        discriminator,
+        cfg.model.latent_dim,
+        cfg.model.resolution,
+        cfg.data.path,
+        trained_on,
+        source,
+    )
 
 
 def _from_export(version_dir: Path):
@@ -42,27 +50,47 @@ def _from_export(version_dir: Path):
     fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     data = card["data"]["name"]
     source = {"model": str(version_dir), "version": card["version"], "epoch": card.get("epochs_trained")}
-    return (lambda z: fn(z=tf.constant(z))["images"].numpy()), None, card["latent_dim"], card["resolution"], \
-        (None if data.startswith("embedded:") else data), card["data"].get("sha256"), source
+    return (
+        (lambda z: fn(z=tf.constant(z))["images"].numpy()),
+        None,
+        card["latent_dim"],
+        card["resolution"],
+        (None if data.startswith("embedded:") else data),
+        card["data"].get("sha256"),
+        source,
+    )
 
 
-def evaluate(run: str | os.PathLike | None = None, model: str | os.PathLike | None = None,
-             data: str | os.PathLike | None = None, num_images: int = 8192, seed: int = 0,
-             out_dir: str | os.PathLike | None = None, ema: bool = True) -> dict:
+def evaluate(
+    run: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    num_images: int = 8192,
+    seed: int = 0,
+    out_dir: str | os.PathLike | None = None,
+    ema: bool = True,
+) -> dict:
     """Evaluate and write report.json + memorization.png into out_dir; returns the report."""
-    from facegan.training.data import load_training_data
+    from facegan.data.embedded import load_training_data
 
     started = time.perf_counter()
     sample, discriminator, latent_dim, resolution, trained_data, trained_sha, source = (
-        _from_run(Path(run), ema) if run else _from_export(Path(model)))
+        _from_run(Path(run), ema) if run else _from_export(Path(model))
+    )
     data = data or trained_data
     if data is not None and not Path(data).is_file():
         raise UsageError(f"data file {data} does not exist (pass --data with the prepared .npz)")
     train, manifest = load_training_data(str(data) if data else None, resolution)
     real, z = draw(train, latent_dim, num_images, seed)
     fakes = fake_images(sample, z)
-    report = {"source": source, "data": manifest.get("source"), "images": len(real), "seed": seed,
-              "resolution": resolution, "swd_x1e3": swd_dict(swd(real, fakes, seed), resolution)}
+    report = {
+        "source": source,
+        "data": manifest.get("source"),
+        "images": len(real),
+        "seed": seed,
+        "resolution": resolution,
+        "swd_x1e3": swd_dict(swd(real, fakes, seed), resolution),
+    }
     mem = memorization(fakes[:MEMORIZATION_FACES], train, np.random.default_rng(seed))
     pairs = mem.pop("pairs")
     report["memorization"] = mem
@@ -70,15 +98,28 @@ def evaluate(run: str | os.PathLike | None = None, model: str | os.PathLike | No
         import keras
 
         def accuracy(x, real_side):
-            logits = np.concatenate([keras.ops.convert_to_numpy(discriminator(x[i : i + BATCH].astype(np.float32) / 127.5 - 1.0,
-                                                                              training=False)) for i in range(0, len(x), BATCH)])
+            logits = np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(
+                        discriminator(x[i : i + BATCH].astype(np.float32) / 127.5 - 1.0, training=False)
+                    )
+                    for i in range(0, len(x), BATCH)
+                ]
+            )
             return float(np.mean(logits > 0 if real_side else logits < 0))
 
         held_out = trained_sha is not None and manifest.get("sha256") != trained_sha
-        report["discriminator"] = {"accuracy_real": accuracy(real, True), "accuracy_fake": accuracy(fakes, False),
-                                   "real_images": "held out" if held_out else "training images (no held-out set given)"}
+        report["discriminator"] = {
+            "accuracy_real": accuracy(real, True),
+            "accuracy_fake": accuracy(fakes, False),
+            "real_images": "held out" if held_out else "training images (no held-out set given)",
+        }
     report["seconds"] = round(time.perf_counter() - started, 2)
-    out = Path(out_dir) if out_dir else (Path(run) / "eval" if run else Path("eval") / f"{Path(model).parent.name}-{Path(model).name}")
+    out = (
+        Path(out_dir)
+        if out_dir
+        else (Path(run) / "eval" if run else Path("eval") / f"{Path(model).parent.name}-{Path(model).name}")
+    )
     interleaved = np.stack(pairs, axis=1).reshape(-1, *pairs[0].shape[1:])  # fake, nearest, fake, nearest, ...
     images.save_png(out / "memorization.png", images.grid(interleaved, int(np.ceil(len(interleaved) / 16)), 16, 2))
     fileio.write_json(out / "report.json", report)
@@ -89,17 +130,23 @@ def evaluate(run: str | os.PathLike | None = None, model: str | os.PathLike | No
 def table(report: dict) -> str:
     s, m = report["swd_x1e3"], report["memorization"]
     levels = [k for k in s if k != "swd"]
-    lines = [f"evaluated {report['source']} on {report['images']} images per side at {report['resolution']} px "
-             f"(seed {report['seed']}, {report['seconds']} s)",
-             "", "| SWD x1e3 | " + " | ".join(f"{k[4:]} px" for k in levels) + " | average |",
-             "|---" * (len(levels) + 2) + "|",
-             "| | " + " | ".join(f"{s[k]:.2f}" for k in levels) + f" | {s['swd']:.2f} |", "",
-             f"memorization: median distance of {MEMORIZATION_FACES} generated faces to their nearest training image "
-             f"{m['median_nn_distance']:.2f} (min {m['min_nn_distance']:.2f}); training images to each other "
-             f"{m['train_median_nn_distance']:.2f}; ratio {m['ratio']:.2f} (well below 1: copies)"]
+    lines = [
+        f"evaluated {report['source']} on {report['images']} images per side at {report['resolution']} px "
+        f"(seed {report['seed']}, {report['seconds']} s)",
+        "",
+        "| SWD x1e3 | " + " | ".join(f"{k[4:]} px" for k in levels) + " | average |",
+        "|---" * (len(levels) + 2) + "|",
+        "| | " + " | ".join(f"{s[k]:.2f}" for k in levels) + f" | {s['swd']:.2f} |",
+        "",
+        f"memorization: median distance of {MEMORIZATION_FACES} generated faces to their nearest training image "
+        f"{m['median_nn_distance']:.2f} (min {m['min_nn_distance']:.2f}); training images to each other "
+        f"{m['train_median_nn_distance']:.2f}; ratio {m['ratio']:.2f} (well below 1: copies)",
+    ]
     if "discriminator" in report:
         d = report["discriminator"]
-        lines.append(f"discriminator accuracy: real {d['accuracy_real']:.2f} ({d['real_images']}), "
-                     f"generated {d['accuracy_fake']:.2f}")
+        lines.append(
+            f"discriminator accuracy: real {d['accuracy_real']:.2f} ({d['real_images']}), "
+            f"generated {d['accuracy_fake']:.2f}"
+        )
     lines.append(f"wrote {report['written']}/report.json and memorization.png (generated | nearest training image)")
     return "\n".join(lines)

@@ -3,12 +3,14 @@
 The official `tensorflow_serving.apis` modules import `tensorflow.core.framework.*_pb2`, and
 Python then runs `tensorflow/__init__.py`: ~3 s and ~1.5 GB of runtime just to build a request.
 The client and the demo instead load the very same .proto descriptors from `protos.binpb`
-(a FileDescriptorSet dumped from the official modules by `python -m facegan.serving.protocol`)
+(a FileDescriptorSet dumped from the official modules by `python -m facegan.client.protocol`)
 into a private descriptor pool, so the messages are byte-for-byte the official ones on the wire
 and never clash with the official classes when both are loaded in one process.
 """
+
 from __future__ import annotations
 
+import enum
 import threading
 from functools import cache
 from pathlib import Path
@@ -16,23 +18,56 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 DESCRIPTORS = Path(__file__).with_name("protos.binpb")
-OFFICIAL_MODULES = ("tensorflow_serving.apis.predict_pb2", "tensorflow_serving.apis.get_model_metadata_pb2",
-                    "tensorflow_serving.apis.get_model_status_pb2", "tensorflow_serving.config.model_server_config_pb2")
+OFFICIAL_MODULES = (
+    "tensorflow_serving.apis.predict_pb2",
+    "tensorflow_serving.apis.get_model_metadata_pb2",
+    "tensorflow_serving.apis.get_model_status_pb2",
+    "tensorflow_serving.config.model_server_config_pb2",
+)
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 GET_MODEL_METADATA = "/tensorflow.serving.PredictionService/GetModelMetadata"
 GET_MODEL_STATUS = "/tensorflow.serving.ModelService/GetModelStatus"
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 
-DEFAULT_PORT = 8500
-# 64 faces at 128 px sent as typed int_val fields (up to 2 bytes per value) stay well below this.
+DEFAULT_PORT = 8500  # TF Serving's gRPC port
+DEFAULT_SERVER = f"localhost:{DEFAULT_PORT}"
+# Rows one Predict may ask for: `facegan serve`'s default --max-batch, and the chunk size of
+# `facegan generate` (TF Serving itself has no such cap).
+DEFAULT_MAX_BATCH = 64
+# DEFAULT_MAX_BATCH faces at 128 px sent as typed int_val fields (up to 2 bytes per value) stay well below this.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
 # A client whose server went away reconnects within ~2 s of its return (gRPC's default backoff
 # grows to 2 minutes, which would leave the demo broken long after the server is back).
-CLIENT_OPTIONS = GRPC_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
-                                 ("grpc.max_reconnect_backoff_ms", 2000)]
+CLIENT_OPTIONS = [
+    *GRPC_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class ModelState(enum.IntEnum):
+    """tensorflow.serving.ModelVersionStatus.State: a model version's life cycle."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+def state_name(value: int) -> str:
+    """The state's name, or the number itself for a state this client does not know."""
+    try:
+        return ModelState(value).name
+    except ValueError:
+        return str(value)
 
 
 def official_descriptor_set() -> bytes:

@@ -4,27 +4,39 @@ TF Serving may answer with either encoding: `tensor_content` (raw little-endian 
 typed repeated fields (`float_val`, `int_val`, ...), which is what it fills by default. Both
 decode here, with TensorFlow's rule that a single typed value fills the whole shape.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 # DataType enum values from tensorflow/core/framework/types.proto, with the typed field each uses.
 DTYPES = {
-    1: (np.float32, "float_val"),   # DT_FLOAT
+    1: (np.float32, "float_val"),  # DT_FLOAT
     2: (np.float64, "double_val"),  # DT_DOUBLE
-    3: (np.int32, "int_val"),       # DT_INT32
-    4: (np.uint8, "int_val"),       # DT_UINT8
-    5: (np.int16, "int_val"),       # DT_INT16
-    6: (np.int8, "int_val"),        # DT_INT8
-    9: (np.int64, "int64_val"),     # DT_INT64
-    10: (np.bool_, "bool_val"),     # DT_BOOL
-    17: (np.uint16, "int_val"),     # DT_UINT16
+    3: (np.int32, "int_val"),  # DT_INT32
+    4: (np.uint8, "int_val"),  # DT_UINT8
+    5: (np.int16, "int_val"),  # DT_INT16
+    6: (np.int8, "int_val"),  # DT_INT8
+    9: (np.int64, "int64_val"),  # DT_INT64
+    10: (np.bool_, "bool_val"),  # DT_BOOL
+    17: (np.uint16, "int_val"),  # DT_UINT16
     22: (np.uint32, "uint32_val"),  # DT_UINT32
     23: (np.uint64, "uint64_val"),  # DT_UINT64
 }
 DTYPE_ENUM = {np.dtype(t): enum for enum, (t, _) in DTYPES.items()}
-DTYPE_NAMES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 9: "int64",
-               10: "bool", 17: "uint16", 22: "uint32", 23: "uint64"}
+DTYPE_NAMES = {
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    5: "int16",
+    6: "int8",
+    9: "int64",
+    10: "bool",
+    17: "uint16",
+    22: "uint32",
+    23: "uint64",
+}
 
 
 class TensorError(ValueError):

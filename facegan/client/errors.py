@@ -1,4 +1,5 @@
 """The one exception type of facegan's serving code: a gRPC status code and a message."""
+
 from __future__ import annotations
 
 import grpc

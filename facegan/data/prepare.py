@@ -2,7 +2,7 @@
 
 Decoding runs in a thread pool, a chunk of files per task. JPEGs are decoded at a reduced DCT
 scale (1/2, 1/4, 1/8) that is still at least the target size; each chunk's centre squares are
-then Lanczos-resized together as matrix products (facegan.training.resize), about three times
+then Lanczos-resized together as matrix products (facegan.data.resize), about three times
 as fast as Pillow's one-at-a-time resize and equal to it within one level.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from facegan.errors import DataError
-from facegan.training.data import save_dataset, write_dataset
-from facegan.training.resize import resize_squares
+from facegan.data.cache import save_dataset, write_dataset
+from facegan.data.resize import resize_squares
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -92,7 +92,10 @@ def _load_chunk(read: Callable[[str], bytes], names: list[str], res: int) -> tup
     squares, skipped = [], []
     for name in names:
         img = load_face(read, name, res)
-        (squares.append(img) if img is not None else skipped.append(name))
+        if img is None:
+            skipped.append(name)
+        else:
+            squares.append(img)
     faces = np.empty((len(squares), res, res, 3), np.uint8)
     by_side: dict[int, list[int]] = {}
     for i, sq in enumerate(squares):

@@ -6,6 +6,7 @@ Needs only grpcio, protobuf and NumPy: importing it does not load TensorFlow.
     faces, z = client.from_seeds([0, 1, 2])     # uint8 [3, H, W, 3], float32 [3, latent_dim]
     faces = client.generate(0.7 * z)            # the same seeds, truncated
 """
+
 from __future__ import annotations
 
 import time
@@ -15,11 +16,9 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from facegan.serving import protocol
-from facegan.serving.status import ServingError
-from facegan.serving.tensors import TensorError, dtype_name, from_numpy, shape_of, to_numpy
-
-STATES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+from facegan.client import protocol
+from facegan.client.errors import ServingError
+from facegan.client.tensors import TensorError, dtype_name, from_numpy, shape_of, to_numpy
 
 
 @dataclass(frozen=True)
@@ -37,15 +36,29 @@ class FaceClient:
     up to `retries` times within that budget. Failures raise ServingError (code + message).
     """
 
-    def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls: bool | str | None = None,
-                 version: int | None = None, label: str | None = None, retries: int = 3):
+    def __init__(
+        self,
+        address: str,
+        model: str = "facegan",
+        timeout: float = 10.0,
+        tls: bool | str | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        retries: int = 3,
+    ):
         if version is not None and label:
             raise ValueError("pin a version or a label, not both")
-        self.address, self.model, self.timeout, self.retries = address, model, timeout, retries
-        self.version, self.label = version, label
+        self.address = address
+        self.model = model
+        self.timeout = timeout
+        self.retries = retries
+        self.version = version
+        self.label = label
         if tls:
             roots = None if tls is True else Path(tls).read_bytes()
-            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(roots), options=protocol.CLIENT_OPTIONS)
+            self._channel = grpc.secure_channel(
+                address, grpc.ssl_channel_credentials(roots), options=protocol.CLIENT_OPTIONS
+            )
         else:
             self._channel = grpc.insecure_channel(address, options=protocol.CLIENT_OPTIONS)
         self._tensor = protocol.message("tensorflow.TensorProto")
@@ -60,15 +73,22 @@ class FaceClient:
         self.close()
 
     def _call(self, method: str, request, response_name: str):
-        rpc = self._channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=protocol.message(response_name).FromString)
+        rpc = self._channel.unary_unary(
+            method,
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=protocol.message(response_name).FromString,
+        )
         deadline = time.monotonic() + self.timeout
         for attempt in range(self.retries + 1):
             try:
                 return rpc(request, timeout=max(deadline - time.monotonic(), 0.001))
             except grpc.RpcError as e:
                 backoff = 0.1 * 2**attempt
-                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries or time.monotonic() + backoff >= deadline:
+                if (
+                    e.code() != grpc.StatusCode.UNAVAILABLE
+                    or attempt == self.retries
+                    or time.monotonic() + backoff >= deadline
+                ):
                     raise ServingError(e.code(), f"{self.address}: {e.details()}") from None
                 time.sleep(backoff)
 
@@ -83,7 +103,9 @@ class FaceClient:
             spec.version_label = self.label
         return message
 
-    def predict(self, signature: str, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    def predict(
+        self, signature: str, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         request = self._spec(protocol.message("tensorflow.serving.PredictRequest")(), signature)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(from_numpy(value, self._tensor))
@@ -118,15 +140,22 @@ class FaceClient:
         def tensors(infos):
             return {k: (dtype_name(v.dtype), shape_of(v)) for k, v in sorted(infos.items())}
 
-        return {"version": response.model_spec.version.value,
-                "signatures": {name: {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)}
-                               for name, sig in sorted(signature_map.signature_def.items()) if not name.startswith("__")}}
+        return {
+            "version": response.model_spec.version.value,
+            "signatures": {
+                name: {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)}
+                for name, sig in sorted(signature_map.signature_def.items())
+                if not name.startswith("__")
+            },
+        }
 
     def status(self) -> list[VersionStatus]:
         request = self._spec(protocol.message("tensorflow.serving.GetModelStatusRequest")())
         response = self._call(protocol.GET_MODEL_STATUS, request, "tensorflow.serving.GetModelStatusResponse")
-        return [VersionStatus(s.version, STATES.get(s.state, str(s.state)), s.status.error_message)
-                for s in response.model_version_status]
+        return [
+            VersionStatus(s.version, protocol.state_name(s.state), s.status.error_message)
+            for s in response.model_version_status
+        ]
 
     def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
         """Poll GetModelStatus until a version is AVAILABLE (works with TF Serving too)."""
@@ -137,10 +166,16 @@ class FaceClient:
                 if any(v.state == "AVAILABLE" for v in versions):
                     return versions
             except ServingError as e:
-                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DEADLINE_EXCEEDED):
+                if e.code not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.NOT_FOUND,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
                     raise
                 if time.monotonic() > end:
                     raise
             if time.monotonic() > end:
-                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available")
+                raise ServingError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available"
+                )
             time.sleep(0.2)

@@ -1,0 +1,38 @@
+"""`facegan demo`: the Gradio web app, talking to a gRPC server."""
+
+from __future__ import annotations
+
+import argparse
+
+from facegan.commands.common import add_server_options, server_options
+from facegan.errors import UsageError
+
+HELP = "the Gradio web app, talking to a gRPC server"
+EXAMPLES = """
+    facegan demo --server localhost:8500
+    facegan demo --server localhost:8500 --model facegan --host 0.0.0.0 --port 7860
+    facegan demo --server serving.example.com:443 --tls ca.pem
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_server_options(p, timeout=10.0)
+    p.add_argument("--host", default="127.0.0.1", help="address the web app binds (0.0.0.0: all interfaces)")
+    p.add_argument("--port", type=int, default=7860, help="web port (default 7860)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError("--port must be in 1..65535")
+    options = server_options(args)
+    from facegan.demo.app import build_app, launch
+    from facegan.demo.faces import FaceSource
+
+    app = build_app(FaceSource(args.server, options["model"], options["timeout"], options["tls"]))
+    where = f"faces from {args.model} at {args.server}"
+    print(f"facegan demo: http://{args.host}:{args.port} ({where}; Ctrl-C stops)", flush=True)
+    try:
+        launch(app, args.host, args.port)
+    except OSError as e:
+        raise UsageError(f"cannot serve the demo on {args.host}:{args.port}: {e}") from None
+    return 0

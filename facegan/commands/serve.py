@@ -1,0 +1,102 @@
+"""`facegan serve`: TF Serving's gRPC API for exported models. Flags and files are checked
+before TensorFlow loads, so a typo answers in a fraction of a second."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
+from facegan.errors import UsageError
+
+HELP = "serve exported models over TensorFlow Serving's gRPC API"
+EXAMPLES = f"""
+    facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT}
+    facegan serve --model-config-file models/models.config --host 0.0.0.0
+    facegan serve --model-base-path models/facegan --batching-parameters-file deploy/batching_parameters.txt
+    facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model-base-path", help="folder of numbered versions, e.g. models/facegan")
+    src.add_argument("--model-config-file", help="TF Serving model_config_list text file, e.g. models/models.config")
+    p.add_argument("--model-name", default="facegan", help="name clients ask for (with --model-base-path)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all interfaces)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT}, 0: any free port)"
+    )
+    p.add_argument(
+        "--file-system-poll-wait-seconds",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="how often to look for new or removed versions (default 1, 0: never)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"largest batch one request may ask for (default {DEFAULT_MAX_BATCH})",
+    )
+    p.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one model call")
+    p.add_argument("--batching-parameters-file", help="TF Serving BatchingParameters text file (implies batching)")
+    p.add_argument(
+        "--typed-fields",
+        action="store_true",
+        help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)",
+    )
+    p.add_argument("--ssl-cert", help="PEM certificate chain: serve TLS (with --ssl-key)")
+    p.add_argument("--ssl-key", help="PEM private key for --ssl-cert")
+    p.add_argument("--monitoring-port", type=int, help="expose Prometheus metrics at :PORT/metrics")
+
+
+def _batching(args: argparse.Namespace):
+    from facegan.serving.batching import BatchingOptions, parse_batching_parameters
+
+    if args.batching_parameters_file:
+        try:
+            return parse_batching_parameters(Path(args.batching_parameters_file).read_text())
+        except OSError as e:
+            raise UsageError(f"cannot read {args.batching_parameters_file}: {e.strerror}") from None
+        except ValueError as e:
+            raise UsageError(f"{args.batching_parameters_file}: {e}") from None
+    if args.enable_batching:
+        return BatchingOptions()
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
+
+    ports = [args.port] if args.monitoring_port is None else [args.port, args.monitoring_port]
+    if not all(0 <= port <= 65535 for port in ports):
+        raise UsageError("ports must be in 0..65535")
+    if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
+        raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
+    if bool(args.ssl_cert) != bool(args.ssl_key):
+        raise UsageError("TLS needs both --ssl-cert and --ssl-key")
+    batching = _batching(args)
+    if args.model_config_file:
+        sources = sources_from_config_file(args.model_config_file)
+    else:
+        sources = [ModelSource(args.model_name, Path(args.model_base_path))]
+    check_sources(sources)
+    import logging
+
+    from facegan.serving.server import ServerOptions, serve  # loads TensorFlow: after validation
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = ServerOptions(
+        host=args.host,
+        port=args.port,
+        poll_wait_s=args.file_system_poll_wait_seconds,
+        max_batch=args.max_batch,
+        batching=batching,
+        typed_fields=args.typed_fields,
+        ssl_cert=args.ssl_cert,
+        ssl_key=args.ssl_key,
+        monitoring_port=args.monitoring_port,
+    )
+    return serve(sources, options)

@@ -1,0 +1,119 @@
+"""`facegan train`: a new run from a preset and flags, or a resumed one.
+
+FLAGS is the one table that ties each command-line flag to the config field it sets. The parser,
+the mapping onto the preset and the resume guard all read it, so a new field needs one row.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facegan.config import DEFAULT_PRESET, PRESETS, STRATEGIES
+from facegan.errors import UsageError
+
+HELP = "train a GAN run (new or resumed)"
+EXAMPLES = """
+    facegan train
+    facegan train --preset lfw32 --epochs 200 --seed 3
+    facegan train --preset celeba64 --data data/faces64.npz --batch-size 128 --mixed-precision
+    facegan train --resume runs/00003-celeba64
+    facegan train --resume runs/00003-celeba64 --epochs 40    # train longer
+    facegan train --strategy mirrored --preset celeba64 --data data/faces64.npz
+"""
+
+
+def augment_list(text: str) -> tuple[str, ...]:
+    """ "translation,cutout" -> ("translation", "cutout"); "none" -> ()."""
+    return tuple(name for name in text.split(",") if name not in ("", "none"))
+
+
+@dataclass(frozen=True)
+class Flag:
+    option: str  # the command-line option; a bool field gets --name and --no-name
+    field: str  # "group.name" of the Config field it sets
+    type: Callable | None  # parses the text; None for a bool field
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    on_resume: bool = False  # may change when a run is resumed
+
+    @property
+    def dest(self) -> str:
+        return self.field.replace(".", "__")
+
+
+FLAGS = (
+    Flag("--data", "data.path", str, "prepared .npz from `facegan prepare` (default: the embedded LFW faces)"),
+    Flag("--res", "model.resolution", int, "resolution, a multiple of 32 in 32..128"),
+    Flag("--batch-size", "train.batch_size", int, "global batch (split across replicas)"),
+    Flag("--epochs", "train.epochs", int, "passes over the data; with --resume, the new target", on_resume=True),
+    Flag("--latent-dim", "model.latent_dim", int, "length of z"),
+    Flag("--g-lr", "train.g_lr", float, "generator learning rate"),
+    Flag("--d-lr", "train.d_lr", float, "discriminator learning rate"),
+    Flag("--label-smoothing", "train.label_smoothing", float, "one-sided: real labels become 1 - this"),
+    Flag("--ema-decay", "train.ema_decay", float, "sample and export an EMA of G's weights (0: off)"),
+    Flag("--augment", "train.augment", augment_list, 'DiffAugment for D: "translation,cutout", or "none"'),
+    Flag("--eval-every", "train.eval_every", int, "SWD every K epochs into metrics.jsonl (0: at the end)", "K"),
+    Flag("--eval-images", "train.eval_images", int, "images per side for that SWD"),
+    Flag("--seed", "train.seed", int, "seeds weights, data order, flips, dropout and the preview z"),
+    Flag("--flip", "data.flip", None, "random horizontal flips (default on)"),
+    Flag("--xla", "train.xla", None, "jit_compile the train step (default: only on a GPU)"),
+    Flag("--mixed-precision", "train.mixed_precision", None, "float16 (GPU) / bfloat16 (CPU) compute"),
+    Flag("--strategy", "train.strategy", str, "tf.distribute strategy (multiworker reads TF_CONFIG)", None, STRATEGIES),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=sorted(PRESETS), help=f"starting config (default {DEFAULT_PRESET})")
+    for flag in FLAGS:
+        if flag.type is None:
+            p.add_argument(flag.option, dest=flag.dest, action=argparse.BooleanOptionalAction, help=flag.help)
+        else:
+            p.add_argument(
+                flag.option, dest=flag.dest, type=flag.type, help=flag.help, metavar=flag.metavar, choices=flag.choices
+            )
+    p.add_argument("--runs-root", help="where numbered run folders go (default runs/)")
+    p.add_argument("--run-dir", help="use this folder instead of the next numbered one")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """{"train": {"epochs": 3}, ...}: the config fields the command line set."""
+    groups: dict[str, dict] = {}
+    for flag in FLAGS:
+        value = getattr(args, flag.dest)
+        if value is not None:
+            group, name = flag.field.split(".")
+            groups.setdefault(group, {})[name] = value
+    return groups
+
+
+def train_config(args: argparse.Namespace):
+    """The preset with the command line's overrides applied (not yet validated)."""
+    from facegan.config import preset
+
+    return preset(args.preset or DEFAULT_PRESET).override(**overrides(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    from facegan.training.run import train
+
+    if args.resume:
+        fixed = [flag.option for flag in FLAGS if not flag.on_resume and getattr(args, flag.dest) is not None]
+        placement = {"--preset": args.preset, "--runs-root": args.runs_root, "--run-dir": args.run_dir}
+        fixed += [option for option, value in placement.items() if value is not None]
+        if fixed:
+            raise UsageError(
+                f"--resume continues with the run's own config; only --epochs may change (got {', '.join(fixed)})"
+            )
+        run_dir = train(resume=args.resume, epochs=args.train__epochs)
+    else:
+        cfg = train_config(args).validate()
+        if cfg.data.path and not Path(cfg.data.path).is_file():
+            raise UsageError(f"data file {cfg.data.path} does not exist (create it with `facegan prepare`)")
+        run_dir = train(cfg, runs_root=args.runs_root or "runs", run_dir=args.run_dir)
+    print(f"done: {run_dir} (previews/, evolution.gif, checkpoints/)")
+    return 0

@@ -1,0 +1,46 @@
+"""The parts of the GAN step that do not depend on the backend, written once in keras.ops.
+
+Both steps -- TensorFlow's two gradient tapes (gan.py) and JAX's two pullbacks (jax_step.py) --
+compute their losses, EMA rate and logged figures here, so the method is the same on both.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+
+
+def bce_logits(target: float, logits):
+    """Mean binary cross-entropy against a constant target, from logits, in float32 (numerically safe)."""
+    logits = ops.cast(logits, "float32")
+    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+
+
+def gan_losses(real_logits, fake_logits, label_smoothing: float = 0.0):
+    """(g_loss, d_loss). The generator wants its fakes called real; the discriminator wants real
+    called real (1 - label_smoothing: one-sided smoothing) and fakes called fake."""
+    g_loss = bce_logits(1.0, fake_logits)
+    d_loss = bce_logits(1.0 - label_smoothing, real_logits) + bce_logits(0.0, fake_logits)
+    return g_loss, d_loss
+
+
+def ema_rate(decay: float, updates):
+    """The EMA's decay after `updates` updates, with tf.train.ExponentialMovingAverage's warm-up
+    (num_updates): early on the average spans fewer steps, so it is not stuck at the random init."""
+    updates = ops.cast(updates, "float32")
+    return ops.minimum(decay, (1.0 + updates) / (10.0 + updates))
+
+
+def step_metrics(g_loss, d_loss, real_logits, fake_logits) -> dict:
+    """What one step logs: both losses, D's mean probabilities and its accuracy on each side."""
+    real_logits = ops.cast(real_logits, "float32")
+    fake_logits = ops.cast(fake_logits, "float32")
+    return {
+        "g_loss": g_loss,
+        "d_loss": d_loss,
+        "d_real": ops.mean(ops.sigmoid(real_logits)),
+        "d_fake": ops.mean(ops.sigmoid(fake_logits)),
+        "d_acc_real": ops.mean(ops.cast(real_logits > 0, "float32")),
+        "d_acc_fake": ops.mean(ops.cast(fake_logits < 0, "float32")),
+    }
