@@ -7,6 +7,8 @@ decode here, with TensorFlow's rule that a single typed value fills the whole sh
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # DataType enum values from tensorflow/core/framework/types.proto, with the typed field each uses.
@@ -51,20 +53,43 @@ def shape_of(proto) -> list[int]:
     return [d.size for d in proto.tensor_shape.dim]
 
 
-def to_numpy(proto) -> np.ndarray:
-    if proto.dtype not in DTYPES:
-        raise TensorError(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
+# A decoder never allocates more than this from what a message claims (1 GiB of float32): a
+# 50-byte TensorProto may declare a shape of billions of values with a single typed value that
+# "fills" it. The server passes the far smaller bound its signature and --max-batch allow.
+MAX_ELEMENTS = 1 << 28
+
+
+def declared_shape(proto) -> list[int]:
+    """The shape a TensorProto claims, checked to be a real shape (known rank, no negative sizes)."""
     if proto.tensor_shape.unknown_rank:
         raise TensorError("tensor has unknown rank")
-    dtype, field = DTYPES[proto.dtype]
     shape = shape_of(proto)
     if any(d < 0 for d in shape):
         raise TensorError(f"tensor shape {shape} has a negative dimension")
-    count = int(np.prod(shape, dtype=np.int64))
+    return shape
+
+
+def to_numpy(proto, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
+    """Decode, checking the claimed shape against `max_elements` and against the bytes or values
+    actually sent before anything is allocated."""
+    if proto.dtype not in DTYPES:
+        raise TensorError(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
+    dtype, field = DTYPES[proto.dtype]
+    shape = declared_shape(proto)
+    count = math.prod(shape)  # a Python int: dims whose product overflows int64 are just large
+    if count > max_elements:
+        raise TensorError(f"tensor shape {shape} claims {count} values; at most {max_elements} are accepted")
     if proto.tensor_content:
+        itemsize = np.dtype(dtype).itemsize
+        size = len(proto.tensor_content)
+        if size % itemsize:
+            raise TensorError(
+                f"tensor_content holds {size} bytes, not a whole number of {np.dtype(dtype).name} values "
+                f"({itemsize} bytes each)"
+            )
+        if size // itemsize != count:
+            raise TensorError(f"tensor_content holds {size // itemsize} values, shape {shape} needs {count}")
         data = np.frombuffer(proto.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
-        if data.size != count:
-            raise TensorError(f"tensor_content holds {data.size} values, shape {shape} needs {count}")
         return data.astype(dtype, copy=False).reshape(shape)
     values = getattr(proto, field)
     if len(values) == count:

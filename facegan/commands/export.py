@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from facegan.errors import UsageError
+from facegan.versions import MAX_VERSION, check_model_name, parse_version
 
 HELP = "write a run's generator as a versioned SavedModel"
 EXAMPLES = """
@@ -28,9 +29,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     version = None
     if args.version is not None:
-        if not args.version.isdigit():  # the writer rejects 0
-            raise UsageError(f"--version must be a positive integer, got {args.version!r}")
-        version = int(args.version)
+        version = parse_version(args.version)
+        if version is None:
+            raise UsageError(
+                f"--version must be a positive integer in plain decimal, at most {MAX_VERSION}, "
+                f"got {args.version[:40]!r}"
+            )
+    problem = check_model_name(args.name)
+    if problem:
+        raise UsageError(problem)
     if args.checkpoint and not Path(args.checkpoint).is_file():
         raise UsageError(f"checkpoint {args.checkpoint} does not exist")
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the SavedModel is always a TensorFlow graph

@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("TLS needs both --ssl-cert and --ssl-key")
+    if args.ssl_cert:
+        from facegan.serving.tls import check_tls_files
+
+        check_tls_files(args.ssl_cert, args.ssl_key)
     batching = _batching(args)
     if args.model_config_file:
         sources = sources_from_config_file(args.model_config_file)

@@ -1,4 +1,5 @@
 """The prepared .npz cache: uint8 NHWC images with a manifest, written atomically and verified on load."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,7 +16,6 @@ from facegan.errors import DataError
 from facegan.fileio import atomic_path
 
 
-
 def content_hash(images: np.ndarray) -> str:
     """SHA-256 of the array's bytes in C order (hashed in place, without a copy)."""
     return hashlib.sha256(np.ascontiguousarray(images).reshape(-1)).hexdigest()
@@ -27,16 +27,23 @@ def save_dataset(out: str | os.PathLike, images: np.ndarray, source: str, **extr
 
 
 def make_manifest(source: str, count: int, res: int, sha256: str, **extra) -> dict:
-    return {"source": source, "count": count, "resolution": res, "sha256": sha256,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **extra}
+    return {
+        "source": source,
+        "count": count,
+        "resolution": res,
+        "sha256": sha256,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
 
 
 class _CountMismatch(Exception):
     pass
 
 
-def write_dataset(out: str | os.PathLike, chunks: Iterable[np.ndarray], count: int, res: int, source: str,
-                  **extra) -> dict | None:
+def write_dataset(
+    out: str | os.PathLike, chunks: Iterable[np.ndarray], count: int, res: int, source: str, **extra
+) -> dict | None:
     """Stream uint8 [n, res, res, 3] chunks into a prepared .npz, atomically, hashing and writing
     each as it arrives (so a producer's later chunks are decoded meanwhile). The header is
     written first, for `count` images: if the chunks hold a different number, nothing is
@@ -46,7 +53,8 @@ def write_dataset(out: str | os.PathLike, chunks: Iterable[np.ndarray], count: i
         with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
             with zf.open("images.npy", "w", force_zip64=True) as fp:
                 np.lib.format.write_array_header_1_0(
-                    fp, {"descr": "|u1", "fortran_order": False, "shape": (count, res, res, 3)})
+                    fp, {"descr": "|u1", "fortran_order": False, "shape": (count, res, res, 3)}
+                )
                 for chunk in chunks:
                     if chunk.dtype != np.uint8 or chunk.shape[1:] != (res, res, 3):
                         raise ValueError(f"expected uint8 [n, {res}, {res}, 3] chunks, got {chunk.dtype} {chunk.shape}")

@@ -18,12 +18,11 @@ def embedded_faces(res: int) -> tuple[np.ndarray, dict]:
     from skimage.data import lfw_subset
 
     gray = np.round(lfw_subset()[:LFW_FACES] * 255).astype(np.uint8)
-    images = np.stack([
-        np.asarray(Image.fromarray(g).resize((res, res), Image.Resampling.LANCZOS)) for g in gray
-    ])
+    images = np.stack([np.asarray(Image.fromarray(g).resize((res, res), Image.Resampling.LANCZOS)) for g in gray])
     images = np.repeat(images[..., None], 3, axis=-1)
-    return images, make_manifest("skimage.data.lfw_subset()[:100] (25x25 gray LFW faces)", len(images), res,
-                             content_hash(images))
+    return images, make_manifest(
+        "skimage.data.lfw_subset()[:100] (25x25 gray LFW faces)", len(images), res, content_hash(images)
+    )
 
 
 def load_training_data(path: str | None, res: int) -> tuple[np.ndarray, dict]:
@@ -32,6 +31,8 @@ def load_training_data(path: str | None, res: int) -> tuple[np.ndarray, dict]:
         return embedded_faces(res)
     images, manifest = load_dataset(path)
     if images.shape[1] != res:
-        raise DataError(f"data file {path} is {images.shape[1]} px but the config asks for {res} px "
-                        f"(pass --res {images.shape[1]} or prepare the data at {res} px)")
+        raise DataError(
+            f"data file {path} is {images.shape[1]} px but the config asks for {res} px "
+            f"(pass --res {images.shape[1]} or prepare the data at {res} px)"
+        )
     return images, manifest

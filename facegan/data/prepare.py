@@ -5,6 +5,7 @@ scale (1/2, 1/4, 1/8) that is still at least the target size; each chunk's centr
 then Lanczos-resized together as matrix products (facegan.data.resize), about three times
 as fast as Pillow's one-at-a-time resize and equal to it within one level.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,9 +24,9 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from facegan.errors import DataError
 from facegan.data.cache import save_dataset, write_dataset
 from facegan.data.resize import resize_squares
+from facegan.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -36,13 +37,19 @@ def list_sources(src: str | os.PathLike) -> list[str]:
     if not src.exists():
         raise DataError(f"source {src} does not exist")
     if src.is_dir():
-        return sorted(os.path.relpath(os.path.join(root, f), src) for root, _, files in os.walk(src)
-                      for f in files if os.path.splitext(f)[1].lower() in EXTENSIONS)
+        return sorted(
+            os.path.relpath(os.path.join(root, f), src)
+            for root, _, files in os.walk(src)
+            for f in files
+            if os.path.splitext(f)[1].lower() in EXTENSIONS
+        )
     if zipfile.is_zipfile(src):
         with zipfile.ZipFile(src) as zf:
-            return sorted(n for n in zf.namelist()
-                          if not n.endswith("/") and Path(n).suffix.lower() in EXTENSIONS
-                          and not Path(n).name.startswith("._"))
+            return sorted(
+                n
+                for n in zf.namelist()
+                if not n.endswith("/") and Path(n).suffix.lower() in EXTENSIONS and not Path(n).name.startswith("._")
+            )
     raise DataError(f"source {src} is neither a folder nor a .zip archive")
 
 
@@ -59,8 +66,9 @@ def decode_rgb(data: bytes, res: int) -> np.ndarray:
                 fits = min(w // res, h // res)  # how many times the target fits in each side
                 scale = next((k for k in (8, 4, 2) if fits >= k), 1)
                 # Pillow's accurate IDCT and fancy chroma upsampling: the same pixels as Pillow.
-                return simplejpeg.decode_jpeg(data, "RGB", fastdct=False, fastupsample=False,
-                                              min_height=-(-h // scale), min_width=-(-w // scale))
+                return simplejpeg.decode_jpeg(
+                    data, "RGB", fastdct=False, fastupsample=False, min_height=-(-h // scale), min_width=-(-w // scale)
+                )
         except ValueError:
             pass  # let Pillow decide whether it is readable
     with Image.open(io.BytesIO(data)) as im:
@@ -77,7 +85,7 @@ def load_face(read: Callable[[str], bytes], name: str, res: int) -> np.ndarray |
         return None
     h, w, _ = img.shape
     side = min(h, w)
-    square = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    square = img[(h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side]
     if side > BATCH_SIDES * res:  # a dense matrix would waste work (and memory) on these
         return np.asarray(Image.fromarray(square).resize((res, res), Image.Resampling.LANCZOS))
     return square
@@ -106,8 +114,9 @@ def _load_chunk(read: Callable[[str], bytes], names: list[str], res: int) -> tup
     return faces, skipped
 
 
-def prepare(src: str | os.PathLike, res: int, out: str | os.PathLike, workers: int | None = None,
-            progress: bool = True) -> dict:
+def prepare(
+    src: str | os.PathLike, res: int, out: str | os.PathLike, workers: int | None = None, progress: bool = True
+) -> dict:
     """Decode every image under `src` at `res` px and write `out` atomically. Returns the manifest."""
     if res < 8:
         raise DataError(f"resolution must be >= 8, got {res}")

@@ -8,6 +8,7 @@ normalised per output pixel, the horizontal pass first and its result rounded an
 bits before the vertical pass. Results match Pillow's to within one level (its weights are
 fixed-point).
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,7 +43,7 @@ def _bands(n_in: int, n_out: int) -> tuple[tuple[int, int, int, int], ...]:
     a = lanczos_matrix(n_in, n_out)
     bands = []
     for o0 in range(0, n_out, BLOCK):
-        used = np.flatnonzero(a[o0:o0 + BLOCK].any(axis=0))
+        used = np.flatnonzero(a[o0 : o0 + BLOCK].any(axis=0))
         bands.append((o0, min(o0 + BLOCK, n_out), int(used[0]), int(used[-1]) + 1))
     return tuple(bands)
 
@@ -52,7 +53,7 @@ def resize_squares(images: np.ndarray, res: int) -> np.ndarray:
     n = len(images)
     out = np.empty((n, res, res, images.shape[3]), np.uint8)
     for i in range(0, n, SUB_BATCH):
-        _resize_into(images[i:i + SUB_BATCH], out[i:i + SUB_BATCH])
+        _resize_into(images[i : i + SUB_BATCH], out[i : i + SUB_BATCH])
     return out
 
 
@@ -67,8 +68,11 @@ def _buffers(n: int, side: int, res: int, c: int) -> tuple[np.ndarray, np.ndarra
     if key not in cache:
         if len(cache) >= 4:
             cache.clear()
-        cache[key] = (np.empty((side * n * c, side), np.float32), np.empty((side * n * c, res), np.float32),
-                      np.empty((res, n * c * res), np.float32))
+        cache[key] = (
+            np.empty((side * n * c, side), np.float32),
+            np.empty((side * n * c, res), np.float32),
+            np.empty((res, n * c * res), np.float32),
+        )
     return cache[key]
 
 

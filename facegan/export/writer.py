@@ -17,12 +17,7 @@ from pathlib import Path
 from facegan import __version__
 from facegan.errors import UsageError
 from facegan.export.serving_files import update_models_config, write_warmup
-
-
-def existing_versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+from facegan.versions import MAX_VERSION, check_model_name, scan_versions
 
 
 def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
@@ -85,12 +80,17 @@ def export(
     checkpoint: str | os.PathLike | None = None,
 ) -> Path:
     """Export the run's generator; returns the new version folder."""
+    import tensorflow as tf
+
     from facegan.export.signatures import build_archive
     from facegan.training.run import restore_run_generator
 
     run_dir = Path(run_dir)
-    if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise UsageError(f"model name {name!r} may only use letters, digits, '-', '_' and '.'")
+    problem = check_model_name(name)
+    if problem:
+        raise UsageError(problem)
+    if version is not None and not 1 <= version <= MAX_VERSION:
+        raise UsageError(f"version must be a number from 1 to {MAX_VERSION}, got {version}")
     cfg, generator, _, meta = restore_run_generator(run_dir, checkpoint)  # a bad checkpoint fails before any write
     model_dir = Path(base_path) / name
     try:
@@ -99,13 +99,15 @@ def export(
             pass
     except OSError as e:
         raise UsageError(f"cannot write to {model_dir}: {e.strerror}") from None
+    existing = scan_versions(model_dir).paths
     if version is None:
-        version = max(existing_versions(model_dir), default=0) + 1
-    if version < 1:
-        raise UsageError(f"version must be a positive integer, got {version}")
+        version = max(existing, default=0) + 1
+        if version > MAX_VERSION:
+            raise UsageError(f"{model_dir} already holds version {MAX_VERSION}, the largest; pass --version")
     final = model_dir / str(version)
-    if final.exists():
-        raise UsageError(f"version {version} already exists at {final}; versions are never overwritten")
+    if version in existing or final.exists():
+        where = existing.get(version, final)
+        raise UsageError(f"version {version} already exists at {where}; versions are never overwritten")
 
     staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
     try:
@@ -117,8 +119,22 @@ def export(
         (extra / "facegan.json").write_text(json.dumps(model_card(cfg, run_dir, meta, version), indent=2) + "\n")
         write_warmup(extra / "tf_serving_warmup_requests", name, cfg.model.latent_dim)
         os.rename(staging, final)  # fails rather than replace if `final` appeared meanwhile
+    except (OSError, tf.errors.OpError) as e:  # a full disk, a file-size limit, a vanished folder
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError(f"cannot write the export to {model_dir}: {_reason(e)}; nothing was kept") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    update_models_config(Path(base_path) / "models.config", name, model_dir)
+    try:
+        update_models_config(Path(base_path) / "models.config", name, model_dir)
+    except OSError as e:
+        raise UsageError(
+            f"exported {final}, but cannot update {Path(base_path) / 'models.config'}: {_reason(e)}"
+        ) from None
     return final
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(getattr(error, "message", None) or error).splitlines()[0]

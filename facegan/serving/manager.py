@@ -21,8 +21,12 @@ import grpc
 from facegan.client.errors import ServingError
 from facegan.client.protocol import ModelState
 from facegan.serving.model_config import ModelSource
+from facegan.serving.text import shorten
+from facegan.versions import MAX_VERSION, VersionScan, scan_versions
 
 log = logging.getLogger("facegan.serve")
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+MAX_WARNED_NAMES = 1000  # per model: a base path filling up with junk cannot grow the server's memory
 
 
 @dataclass
@@ -38,38 +42,41 @@ class ModelManager:
         self,
         sources: list[ModelSource],
         load: Callable[[str, int, Path], object],
+        unload: Callable[[str, int, object], None] = lambda name, version, servable: servable.close(),
         on_change: Callable[[], None] = lambda: None,
     ):
         self.sources = {s.name: s for s in sources}
         self._load = load  # (name, version, path) -> a warmed-up servable, or raises
+        self._unload = unload  # (name, version, servable): release it once its last request is done
         self._on_change = on_change
         self._versions: dict[str, dict[int, VersionState]] = {s.name: {} for s in sources}
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warned: dict[str, set[str]] = {}  # model -> folder names already warned about
 
     # ---- lookup -------------------------------------------------------------------------
     def resolve(self, name: str, version: int | None = None, label: str = "") -> int:
         """The version a request means: pinned, labelled, or the highest available."""
         with self._lock:
             if name not in self._versions:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+                raise ServingError(NOT_FOUND, f"Servable not found for request: Latest({shorten(name)})")
             if label:
                 if label not in self.sources[name].labels:
                     raise ServingError(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {label}"
+                        grpc.StatusCode.INVALID_ARGUMENT, f"Unrecognized servable version label: {shorten(label)}"
                     )
                 version = self.sources[name].labels[label]
             if version is not None:
                 st = self._versions[name].get(version)
                 if st is None or st.state != ModelState.AVAILABLE:
                     raise ServingError(
-                        grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})"
+                        NOT_FOUND, f"Servable not found for request: Specific({shorten(name)}, {version})"
                     )
                 return version
             ready = [v for v, st in self._versions[name].items() if st.state == ModelState.AVAILABLE]
             if not ready:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+                raise ServingError(NOT_FOUND, f"Servable not found for request: Latest({shorten(name)})")
             return max(ready)
 
     @contextlib.contextmanager
@@ -89,7 +96,7 @@ class ModelManager:
     def status(self, name: str) -> dict[int, VersionState]:
         with self._lock:
             if name not in self._versions:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {shorten(name)}")
             return {v: VersionState(st.state, None, st.error) for v, st in self._versions[name].items()}
 
     def available(self) -> dict[str, list[int]]:
@@ -103,7 +110,9 @@ class ModelManager:
     def poll(self) -> None:
         """Load what the policies want from disk, then unload what they no longer want."""
         for source in self.sources.values():
-            on_disk = _version_dirs(source.base_path)
+            scan = scan_versions(source.base_path)
+            self._warn_once(source, scan)
+            on_disk = scan.paths
             known = self._versions[source.name]
             with self._lock:
                 for v in [v for v, st in known.items() if st.state == ModelState.END and v not in on_disk]:
@@ -116,25 +125,43 @@ class ModelManager:
                 if not new:
                     break
                 for v in new:
-                    self._load_version(source, v)
+                    self._load_version(source, v, on_disk[v])
             with self._lock:
                 unwanted = [v for v, st in known.items() if st.state == ModelState.AVAILABLE and v not in wanted]
             for v in unwanted:
                 self._unload_version(source.name, v)
 
-    def _load_version(self, source: ModelSource, version: int) -> None:
+    def _warn_once(self, source: ModelSource, scan: VersionScan) -> None:
+        """One warning per folder name that is not a version, however often it is polled."""
+        warned = self._warned.setdefault(source.name, set())
+        for name in [*scan.ignored, *scan.duplicates]:
+            if name in warned or len(warned) > MAX_WARNED_NAMES:
+                continue
+            warned.add(name)
+            if len(warned) > MAX_WARNED_NAMES:
+                log.warning("model %s: more folders that are not versions; no longer naming them", source.name)
+            elif name in scan.duplicates:
+                log.warning("model %s: ignoring folder %r: another folder holds the same version", source.name, name)
+            else:
+                log.warning(
+                    "model %s: ignoring folder %r: a version is a decimal number from 1 to %d",
+                    source.name,
+                    shorten(name),
+                    MAX_VERSION,
+                )
+
+    def _load_version(self, source: ModelSource, version: int, path: Path) -> None:
         with self._lock:
             st = self._versions[source.name][version] = VersionState(ModelState.LOADING)
         self._on_change()
-        path = source.base_path / str(version)
         log.info("loading %s version %d from %s", source.name, version, path)
         try:
             servable = self._load(source.name, version, path)
         except Exception as e:  # any failure: log, mark END, keep serving the rest
             with self._lock:
                 st.state = ModelState.END
-                st.error = f"{type(e).__name__}: {e}".splitlines()[0]
-            log.error("failed to load %s version %d: %s", source.name, version, st.error)
+                st.error = load_failure(e, version, path)
+            log.error("failed to load %s version %d from %s: %s", source.name, version, path, st.error)
         else:
             with self._lock:
                 st.servable = servable
@@ -149,7 +176,7 @@ class ModelManager:
             self._on_change()
             while st.in_flight:
                 self._lock.wait()
-            st.servable.close()
+            self._unload(name, version, st.servable)
             st.servable = None
             st.state = ModelState.END
             del self._versions[name][version]
@@ -177,9 +204,10 @@ class ModelManager:
                 self._unload_version(name, v)
 
 
-def _version_dirs(base_path: Path) -> list[int]:
-    """Numbered sub-folders; staging folders such as `.export-3-xyz` are not numbers."""
-    try:
-        return sorted(int(p.name) for p in base_path.iterdir() if p.name.isdigit() and p.is_dir() and int(p.name) > 0)
-    except OSError:
-        return []
+def load_failure(error: Exception, version: int, path: Path) -> str:
+    """Why a version failed to load, for clients (GetModelStatus): the version's folder is named
+    as `<version N>`, so the server's file system layout is not shown to them."""
+    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    for shown in sorted({str(path.resolve()), str(path.absolute()), str(path)}, key=len, reverse=True):
+        message = message.replace(shown, f"<version {version}>")
+    return shorten(message, 300)

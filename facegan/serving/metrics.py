@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -43,6 +45,12 @@ class ServerMetrics:
         for model, versions in available.items():
             for v in versions:
                 self.versions.labels(model, str(v)).set(1)
+
+    def forget_version(self, model: str, version: int) -> None:
+        """Drop an unloaded version's series, so a month of hot swaps does not grow /metrics."""
+        for metric in (self.batch_size, self.versions):
+            with contextlib.suppress(KeyError):
+                metric.remove(model, str(version))
 
     def serve_http(self, port: int, host: str) -> int:
         """Expose /metrics; returns the bound port (useful with port 0)."""
