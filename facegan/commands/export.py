@@ -20,7 +20,7 @@ EXAMPLES = """
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run folder")
-    p.add_argument("--checkpoint", help="a specific checkpoint file (default: the latest)")
+    p.add_argument("--checkpoint", help="an epoch number or a checkpoint file (default: the newest intact one)")
     p.add_argument("--base-path", default="models", help="TF Serving's base folder (default models/)")
     p.add_argument("--name", default="facegan", help="model name (default facegan)")
     p.add_argument("--version", help="version number (default: highest existing + 1)")
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     problem = check_model_name(args.name)
     if problem:
         raise UsageError(problem)
-    if args.checkpoint and not Path(args.checkpoint).is_file():
+    if args.checkpoint and not args.checkpoint.isdigit() and not Path(args.checkpoint).is_file():
         raise UsageError(f"checkpoint {args.checkpoint} does not exist")
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the SavedModel is always a TensorFlow graph
     from facegan.export.writer import export

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", required=True, help='seed list, e.g. "0-15" or "0,1,4-6"')
     p.add_argument("--out", required=True, help="output folder for seed0000.png ...")
     p.add_argument("--grid", action="store_true", help="also write grid.png")
-    p.add_argument("--checkpoint", help="a specific checkpoint file (default: the latest)")
+    p.add_argument("--checkpoint", help="an epoch number or a checkpoint file (default: the newest intact one)")
 
 
 def run(args: argparse.Namespace) -> int:

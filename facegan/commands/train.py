@@ -21,6 +21,7 @@ EXAMPLES = """
     facegan train --preset celeba64 --data data/faces64.npz --batch-size 128 --mixed-precision
     facegan train --resume runs/00003-celeba64
     facegan train --resume runs/00003-celeba64 --epochs 40    # train longer
+    facegan train --resume runs/00003-celeba64 --checkpoint 12  # go back to epoch 12
     facegan train --strategy mirrored --preset celeba64 --data data/faces64.npz
 """
 
@@ -77,7 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             )
     p.add_argument("--runs-root", help="where numbered run folders go (default runs/)")
     p.add_argument("--run-dir", help="use this folder instead of the next numbered one")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest intact checkpoint")
+    p.add_argument("--checkpoint", metavar="N", help="with --resume: continue from epoch N's checkpoint (or a file)")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, dict]:
@@ -109,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--resume continues with the run's own config; only --epochs may change (got {', '.join(fixed)})"
             )
-        run_dir = train(resume=args.resume, epochs=args.train__epochs)
+        run_dir = train(resume=args.resume, epochs=args.train__epochs, from_checkpoint=args.checkpoint)
     else:
+        if args.checkpoint:
+            raise UsageError("--checkpoint goes with --resume (a new run starts from fresh weights)")
         cfg = train_config(args).validate()
         if cfg.data.path and not Path(cfg.data.path).is_file():
             raise UsageError(f"data file {cfg.data.path} does not exist (create it with `facegan prepare`)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -61,6 +62,38 @@ def list_checkpoints(ckpt_dir: str | os.PathLike) -> list[Path]:
 def latest(ckpt_dir: str | os.PathLike) -> Path | None:
     found = list_checkpoints(ckpt_dir)
     return found[-1] if found else None
+
+
+def choose(ckpt_dir: str | os.PathLike, wanted: str | os.PathLike | int | None = None) -> Path | None:
+    """The checkpoint to start from: `wanted` (an epoch number or a file), else the newest intact
+    one. A newest file that cannot be read (a disk that filled up, a copy cut short) is skipped
+    with one warning naming it, so one bad file is not a dead end. None if there is none."""
+    if wanted is not None:
+        text = str(wanted)
+        if text.isascii() and text.isdigit():
+            path = Path(ckpt_dir) / f"ckpt-{int(text):04d}.npz"
+            if not path.is_file():
+                epochs = ", ".join(
+                    PATTERN.match(p.name).group(1).lstrip("0") or "0" for p in list_checkpoints(ckpt_dir)
+                )
+                raise CheckpointError(
+                    f"no checkpoint for epoch {int(text)} in {ckpt_dir} (there are: {epochs or 'none'})"
+                )
+            return path
+        return Path(text)
+    found = list_checkpoints(ckpt_dir)
+    for newest_first, path in enumerate(reversed(found)):
+        try:
+            read(path)
+        except CheckpointError as e:
+            print(f"warning: {e}; trying the one before it", file=sys.stderr, flush=True)
+            continue
+        if newest_first:
+            print(f"warning: using {path.name}, the newest intact checkpoint", file=sys.stderr, flush=True)
+        return path
+    if found:
+        raise CheckpointError(f"every checkpoint in {ckpt_dir} is corrupt")
+    return None
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:

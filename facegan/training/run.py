@@ -55,7 +55,7 @@ def restore_run_generator(run_dir: str | os.PathLike, checkpoint: str | os.PathL
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    ckpt = Path(checkpoint) if checkpoint else checkpoints.latest(run_dir / "checkpoints")
+    ckpt = checkpoints.choose(run_dir / "checkpoints", checkpoint)
     if ckpt is None:
         raise CheckpointError(f"run {run_dir} has no checkpoint yet")
     generator = build_generator(cfg.model)
@@ -146,7 +146,7 @@ class OpenedRun:
     images: np.ndarray  # the training images, uint8 NHWC
 
 
-def open_run(cfg: Config | None, runs_root, run_dir, resume, epochs: int | None) -> OpenedRun:
+def open_run(cfg: Config | None, runs_root, run_dir, resume, epochs: int | None, from_checkpoint=None) -> OpenedRun:
     """Resume the run folder `resume`, or create a run folder for `cfg` with its config, preview z
     and data manifest. The data is loaded (and checked) before a new folder is made."""
     from facegan.data.embedded import load_training_data
@@ -170,7 +170,7 @@ def open_run(cfg: Config | None, runs_root, run_dir, resume, epochs: int | None)
         cfg = cfg.override(train={"epochs": epochs})
     cfg = cfg.validate()
     images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
-    checkpoint = checkpoints.latest(run_dir / "checkpoints")
+    checkpoint = checkpoints.choose(run_dir / "checkpoints", from_checkpoint)
     return OpenedRun(run_dir, cfg, checkpoint, np.load(run_dir / "preview_z.npy"), images)
 
 
@@ -213,15 +213,17 @@ def train(
     resume: str | os.PathLike | None = None,
     epochs: int | None = None,
     verbose: int | str = "auto",
+    from_checkpoint: str | int | None = None,
 ) -> Path:
-    """Train a new run from `cfg`, or continue the run folder `resume`. Returns the run folder.
+    """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
+    checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
     verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
     import keras
 
     from facegan.data.pipeline import make_dataset, numpy_batches
     from facegan.training import callbacks as cb
 
-    run = open_run(cfg, runs_root, run_dir, resume, epochs)
+    run = open_run(cfg, runs_root, run_dir, resume, epochs, from_checkpoint)
     cfg = run.cfg
     t = cfg.train
     jax_backend = keras.backend.backend() == "jax"
