@@ -3,6 +3,7 @@
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,81 @@ def test_browser_renders_a_face(stack, tmp_path):
             browser.close()
     face = np.asarray(Image.open(tmp_path / "face.png").convert("L"), np.float32)
     assert face.shape[0] >= 32 and face.std() > 5  # a rendered face, not a blank box
+
+
+@pytest.mark.parametrize(
+    "api, args, words",
+    [
+        ("/generate", ("abc", 4, 1.0, "latest"), "seed (0 … 2147483647) must be a number"),
+        ("/generate", (1, "many", 1.0, "latest"), "faces (seed, seed+1, …) must be a number"),
+        ("/generate", (1, 4, "x", "latest"), "truncation ψ (scales z) must be a number"),
+        ("/explore", (1, 3, "low", 1.0, 4, "latest"), "from must be a number"),
+        ("/generate", (2**31 - 2, 4, 1.0, "latest"), "seeds end at 2147483647: from seed 2147483646 there are 2"),
+    ],
+)
+def test_non_numeric_input_and_the_seed_range_name_the_field(client, api, args, words):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as e:
+        client.predict(*args, api_name=api)
+    assert words in str(e.value) and "upstream" not in str(e.value)
+
+
+def test_uploads_are_refused(stack):
+    """The app has no file input: an upload just over the cap gets 413, and a 20 MB one is cut off
+    (413 or a reset connection) with nothing stored."""
+    import urllib.error
+    import urllib.request
+
+    from gradio.utils import get_upload_folder
+
+    def upload(size):
+        body = b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.bin"\r\n\r\n'
+        body += b"\0" * size + b"\r\n--x--\r\n"
+        url = f"{stack.url.rstrip('/')}/gradio_api/upload"
+        headers = {"Content-Type": "multipart/form-data; boundary=x"}
+        return urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=60)
+
+    def big_files():
+        return sorted(p for p in Path(get_upload_folder()).rglob("*") if p.is_file() and p.stat().st_size > 1024)
+
+    before = big_files()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        upload(64 * 1024)
+    assert e.value.code == 413
+    with pytest.raises(urllib.error.URLError) as e:  # HTTPError is a URLError too
+        upload(20_000_000)
+    assert getattr(e.value, "code", 413) == 413
+    assert big_files() == before
+
+
+def test_disk_use_is_bounded(model_dir, tmp_path):
+    """200 calls leave at most KEEP_DOWNLOADS downloads and as many copies of them in Gradio's cache,
+    and Gradio's cache of the faces it sent is swept."""
+    from gradio_client import Client
+
+    from facegan.demo.app import DOWNLOAD_PREFIX, KEEP_DOWNLOADS, build_app, launch
+    from facegan.demo.faces import FaceSource
+
+    server = start_server(model_dir)
+    app = build_app(FaceSource(f"127.0.0.1:{server.port}", timeout=10), out_dir=str(tmp_path), cache=(1, 2))
+    cache = Path(app.GRADIO_CACHE)
+    cached_before = {p for p in cache.rglob("*") if p.is_file()}
+    try:
+        launch(app, "127.0.0.1", free_port(), prevent_thread_lock=True)
+        client = Client(app.local_url, verbose=False)
+        for seed in range(200):
+            client.predict(seed, 1, 1.0, "latest", api_name="/generate")
+        new = {p for p in cache.rglob("*") if p.is_file()} - cached_before
+        downloads = [p for p in [*tmp_path.iterdir(), *new] if p.name.startswith(DOWNLOAD_PREFIX)]
+        assert len(downloads) <= 2 * KEEP_DOWNLOADS + 2  # + the last answer's copy, made after the pruning
+        assert len(list(tmp_path.iterdir())) <= 2 * KEEP_DOWNLOADS
+        faces = [p for p in new if not p.name.startswith(DOWNLOAD_PREFIX)]
+        assert len(faces) >= 10  # the gallery's images, cached by Gradio ...
+        deadline = time.time() + 30
+        while any(p.exists() for p in faces):  # ... and swept
+            assert time.time() < deadline, "Gradio's cache was not swept"
+            time.sleep(0.5)
+    finally:
+        app.close()
+        server.stop(1)

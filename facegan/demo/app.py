@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -13,9 +14,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 
 from facegan import images
-from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource
+from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource, whole_number
 from facegan.seeds import MAX_SEED
 
 LATEST = "latest"
@@ -26,9 +28,66 @@ THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no we
 CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"
 
 
+# Disk: every answer's images are files in Gradio's cache; files older than CACHE_AGE_S are
+# deleted every CACHE_SWEEP_S, and facegan's own downloads (grid PNG, GIF) keep the newest
+# KEEP_DOWNLOADS. The app has no file input: uploads are capped at MAX_UPLOAD.
+CACHE_SWEEP_S = 60
+CACHE_AGE_S = 600
+KEEP_DOWNLOADS = 64
+MAX_UPLOAD = "1kb"
+
+
+DOWNLOAD_PREFIX = "facegan-"  # the grid PNGs and GIFs this app writes, and Gradio's copies of them
+
+
+def prune_downloads(*folders: Path) -> None:
+    """Keep the newest KEEP_DOWNLOADS downloads and the newest KEEP_DOWNLOADS copies Gradio made of
+    them (Gradio's cache sweep does not track those copies); the older ones are deleted."""
+    found = []
+    for folder in folders:
+        for path in folder.rglob(f"{DOWNLOAD_PREFIX}*"):
+            with contextlib.suppress(OSError):  # gone meanwhile: Gradio's sweep, another request
+                found.append((path.stat().st_mtime, path))
+    for _, old in sorted(found)[: -2 * KEEP_DOWNLOADS]:
+        old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # Gradio's one-file folder, now empty
+            if old.parent not in folders:
+                old.parent.rmdir()
+
+
 def pinned_version(choice) -> int | None:
     """The version the Model tab's selector pins requests to; None for the server's latest."""
-    return None if choice in (None, "", LATEST) else int(choice)
+    if choice in (None, "", LATEST):
+        return None
+    return whole_number(choice, "version", 1, 2**63 - 1)
+
+
+def names_its_field(component):
+    """Give a numeric input a message that names the field for a non-numeric payload (an API call
+    can send any JSON), instead of Gradio's generic "upstream app raised an exception". (An
+    instance attribute, not a subclass: Gradio writes a .pyi stub next to any module that
+    subclasses one of its components.)"""
+    preprocess = component.preprocess
+
+    def checked(payload):
+        if payload is not None and not isinstance(payload, int | float):
+            try:
+                payload = float(payload)
+            except (TypeError, ValueError):
+                message = f"{component.label} must be a number, got {str(payload)[:40]!r}"
+                raise gr.Error(message, print_exception=False) from None
+        return preprocess(payload)
+
+    component.preprocess = checked
+    return component
+
+
+def number_input(**kwargs) -> gr.Number:
+    return names_its_field(gr.Number(**kwargs))
+
+
+def slider_input(*args, **kwargs) -> gr.Slider:
+    return names_its_field(gr.Slider(*args, **kwargs))
 
 
 def _status(faces: Faces, source: FaceSource, started: float) -> str:
@@ -60,15 +119,20 @@ def _handler(fn):
     return wrapper
 
 
-def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
+def build_app(
+    source: FaceSource, out_dir: str | None = None, cache: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)
+) -> gr.Blocks:
+    """The app. `out_dir` holds the downloads; `cache` is (sweep every S seconds, delete files older
+    than A seconds) for Gradio's cache of every image it sent."""
     out = Path(out_dir or tempfile.mkdtemp(prefix="facegan-demo-"))
 
     def save(name: str, faces: Faces, suffix: str = ".png") -> str:
-        path = out / f"{name}-{time.time_ns()}{suffix}"
+        path = out / f"{DOWNLOAD_PREFIX}{name}-{time.time_ns()}{suffix}"
         if suffix == ".gif":
             images.save_gif(path, list(images.enlarge(faces.images, _display_scale(faces))), ms_per_frame=120)
         else:
             images.save_png(path, images.auto_grid(faces.images))
+        prune_downloads(out, Path(get_upload_folder()))
         return str(path)
 
     @_handler
@@ -112,23 +176,23 @@ def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
     def random_seed():
         return random.SystemRandom().randint(0, MAX_SEED)
 
-    with gr.Blocks(title="facegan") as app:
+    with gr.Blocks(title="facegan", delete_cache=cache) as app:
         gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving gRPC server.")
         with gr.Tab("Generate"):
             with gr.Row():
-                seed = gr.Number(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
+                seed = number_input(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
                 dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
-                count = gr.Slider(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
-                truncation = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
+                count = slider_input(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
+                truncation = slider_input(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
             go = gr.Button("Generate", variant="primary", elem_id="generate")
             status = gr.Markdown(elem_id="status")
             gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
             grid_file = gr.File(label="grid as PNG")
         with gr.Tab("Interpolate"):
             with gr.Row():
-                seed_a = gr.Number(value=0, label="from seed")
-                seed_b = gr.Number(value=1, label="to seed")
-                steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps")
+                seed_a = number_input(value=0, label="from seed")
+                seed_b = number_input(value=1, label="to seed")
+                steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
             go_interp = gr.Button("Interpolate", variant="primary")
             interp_status = gr.Markdown()
             strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
@@ -136,11 +200,11 @@ def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
         with gr.Tab("Explore z"):
             gr.Markdown("Change one number of the seed vector and watch what it controls (the lecture's experiment).")
             with gr.Row():
-                ex_seed = gr.Number(value=0, label="seed")
-                dim = gr.Number(value=0, label="dimension (0 … latent_dim − 1)")
-                lo = gr.Number(value=-3.0, label="from")
-                hi = gr.Number(value=3.0, label="to")
-                ex_steps = gr.Slider(2, MAX_STEPS, value=8, step=1, label="steps")
+                ex_seed = number_input(value=0, label="seed")
+                dim = number_input(value=0, label="dimension (0 … latent_dim − 1)")
+                lo = number_input(value=-3.0, label="from")
+                hi = number_input(value=3.0, label="to")
+                ex_steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
             go_explore = gr.Button("Explore", variant="primary")
             ex_status = gr.Markdown()
             ex_gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
@@ -172,4 +236,4 @@ def _tensors(spec: dict) -> str:
 def launch(app: gr.Blocks, host: str, port: int, **kwargs) -> None:
     """Serve the app (blocking unless prevent_thread_lock=True) with facegan's look."""
     theme = gr.themes.Soft(font=THEME_FONTS, font_mono=["ui-monospace", "monospace"])
-    app.launch(server_name=host, server_port=port, theme=theme, css=CSS, quiet=True, **kwargs)
+    app.launch(server_name=host, server_port=port, theme=theme, css=CSS, quiet=True, max_file_size=MAX_UPLOAD, **kwargs)

@@ -38,6 +38,17 @@ def whole_number(value, name: str, lo: int, hi: int) -> int:
     return int(number)
 
 
+def number(value, name: str) -> float:
+    """A finite float, or a DemoError that names the field."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise DemoError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if not np.isfinite(result):
+        raise DemoError(f"{name} must be a finite number, got {value!r}")
+    return result
+
+
 def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Spherical interpolation, which keeps Gaussian z at a typical norm (a straight line dips)."""
     t = np.asarray(t, np.float64)[:, None]
@@ -101,10 +112,14 @@ class FaceSource:
     def seeds(self, seed, count, truncation=1.0, version=None) -> Faces:
         seed = whole_number(seed, "seed", 0, MAX_SEED)
         count = whole_number(count, "count", 1, MAX_FACES)
-        psi = float(truncation)
+        psi = number(truncation, "truncation")
         if not 0.0 <= psi <= 1.0:
             raise DemoError(f"truncation must be between 0 and 1, got {truncation}")
-        seeds = [s for s in range(seed, seed + count) if s <= MAX_SEED]
+        if seed + count - 1 > MAX_SEED:
+            raise DemoError(
+                f"seeds end at {MAX_SEED}: from seed {seed} there are {MAX_SEED - seed + 1} faces, not {count}"
+            )
+        seeds = list(range(seed, seed + count))
         client = self.client(version)
         images, z = self._ask(lambda: client.from_seeds(seeds))
         if psi != 1.0:
@@ -124,11 +139,9 @@ class FaceSource:
     def explore(self, seed, dim, lo, hi, steps, version=None) -> Faces:
         seed = whole_number(seed, "seed", 0, MAX_SEED)
         steps = whole_number(steps, "steps", 2, MAX_STEPS)
-        try:
-            lo, hi = float(lo), float(hi)
-        except (TypeError, ValueError):
-            raise DemoError("the range must be two numbers") from None
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi or max(abs(lo), abs(hi)) > 10:
+        lo = number(lo, "the range's start")
+        hi = number(hi, "the range's end")
+        if lo >= hi or max(abs(lo), abs(hi)) > 10:
             raise DemoError(f"the range must satisfy -10 <= from < to <= 10, got {lo} .. {hi}")
         client = self.client(version)
         _, z = self._ask(lambda: client.from_seeds([seed]))
