@@ -20,6 +20,7 @@ from facegan.serving.batching import BatchingOptions
 from facegan.serving.manager import ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
+from facegan.serving.predictor import Predictor
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
 from facegan.serving.tls import check_tls_files
@@ -62,8 +63,9 @@ class Server:
             futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
             options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
         )
-        prediction = PredictionService(self.manager, self.metrics, options.max_batch, options.typed_fields)
-        self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, ModelService(self.manager, self.metrics)))
+        self.predictor = Predictor(self.manager, self.metrics, options.max_batch)
+        prediction = PredictionService(self.predictor, options.typed_fields)
+        self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, ModelService(self.predictor)))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         address = f"{options.host}:{options.port}"
         credentials = None
