@@ -1,5 +1,6 @@
 """`facegan export`: layout, signatures, portability to TF Serving's loader, equality with facegan."""
 
+import io
 import json
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def test_layout_card_warmup_and_config(exported):
         prediction_log_pb2.PredictionLog.FromString(r.numpy())
         for r in tf.data.TFRecordDataset(str(v1 / "assets.extra" / "tf_serving_warmup_requests"))
     ]
-    assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == ["from_seed", "serving_default"]
+    signatures = sorted(log.predict_log.request.model_spec.signature_name for log in logs)
+    assert signatures == ["from_seed", "from_seed_png", "serving_default"]
 
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
@@ -85,6 +87,7 @@ def test_only_standard_kernels(exported):
 
     ops = _all_ops(exported[2])
     assert "StatelessRandomNormalV2" in ops  # seed_to_z is inside the graph
+    assert "EncodePng" in ops  # from_seed_png encodes inside the graph
     assert not ops & FORBIDDEN_OPS
     assert [op for op in ops if op_def_registry.get(op) is None] == []
 
@@ -109,6 +112,12 @@ def test_cpp_loader_like_tf_serving(exported, reference_generator):
             [by_seed.outputs["images"].name, by_seed.outputs["z"].name],
             {by_seed.inputs["seed"].name: np.array([11, 12, 13], np.int64)},
         )
+        png = meta.signature_def["from_seed_png"]
+        pngs = sess.run(png.outputs["image_bytes"].name, {png.inputs["seed"].name: np.array([11, 12, 13], np.int64)})
+    from PIL import Image
+
+    decoded = np.stack([np.asarray(Image.open(io.BytesIO(p))) for p in pngs])
+    np.testing.assert_array_equal(decoded, seeded)
     assert images.dtype == np.uint8 and images.shape == (3, 32, 32, 3)
     expected = generate(reference_generator, z)
     assert np.abs(images.astype(int) - expected).max() <= 1

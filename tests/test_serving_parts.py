@@ -40,7 +40,11 @@ def test_tensor_typed_field_rules():
     with pytest.raises(TensorError, match="needs 3"):
         to_numpy(two)
     with pytest.raises(TensorError, match="unsupported"):
-        to_numpy(TensorProto(dtype=7))  # DT_STRING
+        to_numpy(TensorProto(dtype=8))  # DT_COMPLEX64
+    pngs = TensorProto(dtype=7, string_val=[b"\x89PNG a", b"\x89PNG b"])  # DT_STRING: from_seed_png's output
+    pngs.tensor_shape.dim.add(size=2)
+    assert to_numpy(pngs).tolist() == [b"\x89PNG a", b"\x89PNG b"]
+    assert to_numpy(from_numpy(to_numpy(pngs), TensorProto)).tolist() == [b"\x89PNG a", b"\x89PNG b"]
     short = TensorProto(dtype=1, tensor_content=b"\0" * 8)
     short.tensor_shape.dim.add(size=3)
     with pytest.raises(TensorError, match="holds 2 values"):

@@ -6,5 +6,6 @@ user's client stay light.
 
 from facegan.client.errors import ServingError
 from facegan.client.face_client import FaceClient, VersionStatus
+from facegan.client.rest_client import RestClient, connect
 
-__all__ = ["FaceClient", "ServingError", "VersionStatus"]
+__all__ = ["FaceClient", "RestClient", "ServingError", "VersionStatus", "connect"]

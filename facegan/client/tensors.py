@@ -24,7 +24,9 @@ DTYPES = {
     17: (np.uint16, "int_val"),  # DT_UINT16
     22: (np.uint32, "uint32_val"),  # DT_UINT32
     23: (np.uint64, "uint64_val"),  # DT_UINT64
+    7: (np.object_, "string_val"),  # DT_STRING: bytes objects, e.g. the PNGs of from_seed_png
 }
+DT_STRING = 7
 DTYPE_ENUM = {np.dtype(t): enum for enum, (t, _) in DTYPES.items()}
 DTYPE_NAMES = {
     1: "float32",
@@ -38,6 +40,7 @@ DTYPE_NAMES = {
     17: "uint16",
     22: "uint32",
     23: "uint64",
+    7: "string",
 }
 
 
@@ -79,6 +82,13 @@ def to_numpy(proto, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
     count = math.prod(shape)  # a Python int: dims whose product overflows int64 are just large
     if count > max_elements:
         raise TensorError(f"tensor shape {shape} claims {count} values; at most {max_elements} are accepted")
+    if proto.dtype == DT_STRING:  # only ever typed values (TensorFlow has no tensor_content for strings)
+        values = proto.string_val
+        if len(values) not in (count, 1):
+            raise TensorError(f"tensor has {len(values)} string_val values, shape {shape} needs {count}")
+        array = np.empty(count, dtype=object)
+        array[:] = list(values) if len(values) == count else [values[0]] * count
+        return array.reshape(shape)
     if proto.tensor_content:
         itemsize = np.dtype(dtype).itemsize
         size = len(proto.tensor_content)
@@ -104,13 +114,15 @@ def to_numpy(proto, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
 def from_numpy(array, proto_class, typed_fields: bool = False):
     """Encode as `tensor_content` (compact, the default) or as typed fields like TF Serving's default."""
     array = np.asarray(array)
-    enum = DTYPE_ENUM.get(array.dtype)
+    enum = DT_STRING if array.dtype.kind in "OS" else DTYPE_ENUM.get(array.dtype)
     if enum is None:
         raise TensorError(f"unsupported array dtype {array.dtype}")
     proto = proto_class(dtype=enum)
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
-    if typed_fields:
+    if enum == DT_STRING:
+        proto.string_val.extend(bytes(v) for v in array.ravel())
+    elif typed_fields:
         getattr(proto, DTYPES[enum][1]).extend(array.ravel().tolist())
     else:
         proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()

@@ -21,7 +21,11 @@ def seeds(text: str) -> list[int]:
 
 def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     """--server, --model, --timeout and --tls: how generate, status and demo reach a model."""
-    parser.add_argument("--server", default=DEFAULT_SERVER, help="host:port of facegan serve or TF Serving")
+    parser.add_argument(
+        "--server",
+        default=DEFAULT_SERVER,
+        help="host:port (gRPC) or http://host:port (REST) of facegan serve or TF Serving",
+    )
     parser.add_argument("--model", default="facegan", help="model name (default facegan)")
     parser.add_argument("--timeout", type=float, default=timeout, help=f"seconds per request (default {timeout:g})")
     parser.add_argument(

@@ -13,6 +13,7 @@ HELP = "write faces for seeds, fetched from a gRPC server"
 EXAMPLES = """
     facegan generate --server localhost:8500 --seeds 0-15 --out faces --grid
     facegan generate --server localhost:8500 --seeds 0,1,4-6 --out faces --truncation 0.7
+    facegan generate --server http://localhost:8501 --seeds 0-3 --out faces      # over REST
     facegan generate --server serving.example.com:443 --tls --seeds 7 --out faces --version 3
 """
 
@@ -40,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from facegan import images
-    from facegan.client import FaceClient
+    from facegan.client import connect
     from facegan.client.protocol import DEFAULT_MAX_BATCH
 
     faces = []
-    with FaceClient(args.server, version=args.version, **options) as client:
+    with connect(args.server, version=args.version, **options) as client:
         for i in range(0, len(seeds), DEFAULT_MAX_BATCH):  # a batch every server accepts
             chunk, z = client.from_seeds(seeds[i : i + DEFAULT_MAX_BATCH])
             if args.truncation != 1.0:

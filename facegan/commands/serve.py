@@ -11,7 +11,7 @@ from facegan.errors import UsageError
 
 HELP = "serve exported models over TensorFlow Serving's gRPC API"
 EXAMPLES = f"""
-    facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT}
+    facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT} --rest-api-port 8501
     facegan serve --model-config-file models/models.config --host 0.0.0.0
     facegan serve --model-base-path models/facegan --batching-parameters-file deploy/batching_parameters.txt
     facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
@@ -26,6 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all interfaces)")
     p.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT}, 0: any free port)"
+    )
+    p.add_argument(
+        "--rest-api-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="TF Serving's REST API on this port, e.g. 8501 (default 0: off, as in TF Serving)",
     )
     p.add_argument(
         "--file-system-poll-wait-seconds",
@@ -70,9 +77,15 @@ def _batching(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
 
-    ports = [args.port] if args.monitoring_port is None else [args.port, args.monitoring_port]
+    ports = (
+        [args.port, args.rest_api_port]
+        if args.monitoring_port is None
+        else [args.port, args.rest_api_port, args.monitoring_port]
+    )
     if not all(0 <= port <= 65535 for port in ports):
         raise UsageError("ports must be in 0..65535")
+    if args.rest_api_port and args.rest_api_port == args.port:
+        raise UsageError("--rest-api-port must differ from --port")
     if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
         raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
@@ -102,5 +115,6 @@ def run(args: argparse.Namespace) -> int:
         ssl_cert=args.ssl_cert,
         ssl_key=args.ssl_key,
         monitoring_port=args.monitoring_port,
+        rest_port=args.rest_api_port or None,
     )
     return serve(sources, options)

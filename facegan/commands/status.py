@@ -11,6 +11,7 @@ HELP = "the versions a gRPC server holds for a model"
 EXAMPLES = """
     facegan status --server localhost:8500
     facegan status --server localhost:8500 --wait 60    # until a version is AVAILABLE
+    facegan status --server http://localhost:8501       # over REST
 """
 
 
@@ -23,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     if args.wait < 0:
         raise UsageError("--wait must be >= 0")
     options = server_options(args)
-    from facegan.client import FaceClient
+    from facegan.client import connect
 
-    with FaceClient(args.server, **options) as client:
+    with connect(args.server, **options) as client:
         if args.wait:
             versions = client.wait_until_available(args.wait)
         else:

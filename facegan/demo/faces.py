@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from facegan.client import FaceClient
+from facegan.client import FaceClient, RestClient, connect
 from facegan.client.errors import ServingError
 from facegan.seeds import MAX_SEED
 
@@ -83,20 +83,23 @@ class Faces:
 
 
 class FaceSource:
-    """One FaceClient per pinned version (gRPC channels are thread-safe and reconnect on their own)."""
+    """One client per pinned version: FaceClient for host:port (gRPC channels are thread-safe and
+    reconnect on their own), RestClient for an http(s):// URL."""
 
     def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls=None):
         self.address = address
         self.model = model
         self.timeout = timeout
         self.tls = tls
-        self._clients: dict[int | None, FaceClient] = {}
+        self._clients: dict[int | None, FaceClient | RestClient] = {}
         self._lock = threading.Lock()
 
-    def client(self, version: int | None = None) -> FaceClient:
+    def client(self, version: int | None = None) -> FaceClient | RestClient:
         with self._lock:
             if version not in self._clients:
-                self._clients[version] = FaceClient(self.address, self.model, self.timeout, self.tls, version=version)
+                self._clients[version] = connect(
+                    self.address, self.model, timeout=self.timeout, tls=self.tls, version=version
+                )
             return self._clients[version]
 
     def _ask(self, fn):

@@ -18,6 +18,7 @@ def write_warmup(path: Path, model_name: str, latent_dim: int) -> None:
     inputs = {
         "serving_default": {"z": tf.make_tensor_proto(np.zeros((1, latent_dim), np.float32))},
         "from_seed": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
+        "from_seed_png": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

@@ -2,6 +2,7 @@
 
 `serving_default`: z float32 [-1, latent_dim] -> images uint8 [-1, H, W, 3]
 `from_seed`:       seed int64 [-1] -> images uint8 [-1, H, W, 3], z float32 [-1, latent_dim]
+`from_seed_png`:   seed int64 [-1] -> image_bytes string [-1]: each face PNG-encoded in the graph
 
 Both trace facegan's own `seed_to_z` and `to_uint8`, so the graph reproduces `facegan sample`.
 Keras's ExportArchive saves the tf.Variables that the traced signatures capture, as TensorFlow
@@ -29,9 +30,16 @@ def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
         z = seed_to_z(seed, latent_dim)
         return {"images": to_uint8(generator(z, training=False)), "z": z}
 
+    def from_seed_png(seed):
+        faces = from_seed(seed)["images"]
+        # EncodePng per face (a While loop of standard kernels): a browser or `base64 -d` shows it
+        pngs = tf.map_fn(tf.io.encode_png, faces, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"image_bytes": pngs}
+
     archive = keras.export.ExportArchive()  # no track(generator): see above
     archive.add_endpoint(
         "serving_default", serving_default, input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")]
     )
     archive.add_endpoint("from_seed", from_seed, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+    archive.add_endpoint("from_seed_png", from_seed_png, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
     return archive

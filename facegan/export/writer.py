@@ -51,6 +51,7 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
                     "z": ["float32", [-1, cfg.model.latent_dim]],
                 },
             },
+            "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
         },
         "run": run_dir.name,
         "epochs_trained": ckpt_meta.get("epoch"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -162,7 +162,7 @@ class Predictor:
         version: int | None,
         label: str,
         signature_name: str,
-        inputs: Mapping,
+        inputs: Mapping | Callable[[Signature], Mapping],
         output_filter: list[str],
         deadline: float | None,
     ) -> Prediction:
@@ -176,6 +176,8 @@ class Predictor:
             unknown = sorted(set(output_filter) - set(signature.outputs))
             if unknown:
                 raise ServingError(INVALID, f"output tensor alias not found in signature: {names(unknown)}")
+            if callable(inputs):  # a door that needs the signature to read its inputs (REST's JSON)
+                inputs = inputs(signature)
             arrays = validate_inputs(signature, inputs, self.max_batch)
             outputs = servable.predict(name, arrays, deadline)
             wanted = output_filter or list(signature.outputs)

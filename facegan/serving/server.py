@@ -21,6 +21,7 @@ from facegan.serving.manager import ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
 from facegan.serving.predictor import Predictor
+from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
 from facegan.serving.tls import check_tls_files
@@ -46,6 +47,7 @@ class ServerOptions:
     ssl_cert: str | None = None  # PEM certificate chain; with ssl_key turns on TLS
     ssl_key: str | None = None
     monitoring_port: int | None = None  # Prometheus /metrics on this port
+    rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
     workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
 
 
@@ -84,6 +86,17 @@ class Server:
         if not self.port:
             raise UsageError(f"cannot listen on {address} (port in use, or not an address of this machine)")
         self.monitoring_port = None
+        self._rest = None
+        self.rest_port = None
+        if options.rest_port is not None:
+            try:
+                self._rest = RestServer(self.predictor, options.host, options.rest_port)
+            except OSError as e:
+                self._grpc.stop(0)
+                raise UsageError(
+                    f"cannot listen on {options.host}:{options.rest_port} for REST ({e.strerror})"
+                ) from None
+            self.rest_port = self._rest.port
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
         batch_size = self.metrics.batch_size.labels(name, str(version))
@@ -120,6 +133,8 @@ class Server:
         self._changed()
         self.manager.poll()  # the first versions load before the port opens, as in TF Serving
         self._grpc.start()
+        if self._rest is not None:
+            self._rest.start()
         self.manager.start_polling(self.options.poll_wait_s)
         if self.options.monitoring_port is not None:
             self.monitoring_port = self.metrics.serve_http(self.options.monitoring_port, self.options.host)
@@ -127,6 +142,8 @@ class Server:
 
     def stop(self, grace_s: float = 30.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self._rest is not None:
+            self._rest.stop()
         self._grpc.stop(grace_s).wait()
         self.manager.close()
         self.metrics.close()
@@ -139,12 +156,13 @@ def serve(sources: list[ModelSource], options: ServerOptions) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server = Server(sources, options).start()
     scheme = "TLS" if options.ssl_cert else "insecure"
-    print(
-        f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models "
-        + ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
-        + (f"; metrics on :{server.monitoring_port}/metrics" if server.monitoring_port else ""),
-        flush=True,
-    )
+    models = ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
+    parts = [f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models {models}"]
+    if server.rest_port is not None:
+        parts.append(f"REST on {options.host}:{server.rest_port}")
+    if server.monitoring_port:
+        parts.append(f"metrics on :{server.monitoring_port}/metrics")
+    print("; ".join(parts), flush=True)
     stop.wait()
     log.info("shutting down: draining in-flight requests")
     server.stop()
