@@ -18,8 +18,9 @@ ENV MODEL_BASE_PATH=/models
 COPY models/facegan /models/facegan
 COPY deploy/batching_parameters.txt /etc/facegan/batching_parameters.txt
 EXPOSE 8500 8501
-# TF Serving has no grpc.health.v1 service (tensorflow/serving#671), so the check asks the
-# model-status API (ModelService/GetModelStatus behind the REST port) for an AVAILABLE version.
+# TF Serving's gRPC health service (--enable_grpc_healthcheck_service, since 2.15.1) says SERVING
+# as soon as the port is open, before any model is loaded; the model-status API on the REST port
+# says AVAILABLE only once a version can answer, so that is what the check asks.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8501 && printf "GET /v1/models/${MODEL_NAME} HTTP/1.0\r\n\r\n" >&3 && grep -q AVAILABLE <&3'
 CMD ["--enable_batching=true", "--batching_parameters_file=/etc/facegan/batching_parameters.txt", \

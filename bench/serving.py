@@ -5,7 +5,10 @@ One run, one machine, the same exported version for every figure:
      (`tf.saved_model.load(...).signatures["serving_default"]`) and through `facegan serve`;
      server overhead = served p50 / in-process p50 - 1 (target at batch 16: <= 10%);
   2. 32 concurrent clients asking for one face each, with batching (deploy/batching_parameters.txt)
-     and without: images/s (target: batching >= 3x).
+     and without: images/s (target: batching >= 3x);
+  3. faces for seeds through each door, calls interleaved: gRPC (`from_seed`), REST JSON (the
+     same signature, images as JSON numbers) and REST PNG (`from_seed_png`, base64 PNGs), batch 1
+     and 16: p50/p99 and the response size (target: REST PNG for 16 faces within 1.5x gRPC).
 The server runs in its own process, as in production.
 
     python bench/serving.py --model-dir models/facegan      # after scripts/quickstart
@@ -14,12 +17,15 @@ The server runs in its own process, as in production.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,70 @@ def timed_pair(a, b, n: int) -> tuple[np.ndarray, np.ndarray]:
     return times[0], times[1]
 
 
+def timed_many(fns, n: int) -> list[np.ndarray]:
+    """Call each of `fns` n times, interleaved call by call (after one warm-up call each)."""
+    for fn in fns:
+        fn()
+    times = np.zeros((len(fns), n))
+    for i in range(n):
+        for j, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[j, i] = time.perf_counter() - t
+    return list(times)
+
+
+def rest_call(url: str, body: dict) -> int:
+    """POST one predict body; returns the response's size in bytes."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return len(response.read())
+
+
+def doors(model_dir: Path, calls: int) -> None:
+    """gRPC vs REST JSON vs REST PNG for the same seeds, on one server."""
+    proc, address = start_server(model_dir, "--rest-api-port", str(free_port()))
+    rest = proc.rest_url
+    print("\n| door | batch | p50 (ms) | p99 (ms) | response bytes |\n|---|---|---|---|---|")
+    try:
+        with FaceClient(address, timeout=30) as client:
+            for batch in (1, 16):
+                seeds = list(range(100, 100 + batch))
+                url = f"{rest}/v1/models/facegan:predict"
+                json_body = {"signature_name": "from_seed", "inputs": seeds}
+                png_body = {"signature_name": "from_seed_png", "inputs": seeds}
+                sizes = {
+                    # the two outputs' tensor_content: about the PredictResponse's size
+                    "gRPC from_seed": sum(
+                        a.nbytes for a in client.predict("from_seed", {"seed": np.array(seeds)}).values()
+                    ),
+                    "REST JSON from_seed": rest_call(url, json_body),
+                    "REST PNG from_seed_png": rest_call(url, png_body),
+                }
+                fns = [
+                    lambda seeds=seeds: client.from_seeds(seeds),
+                    lambda url=url, body=json_body: rest_call(url, body),
+                    lambda url=url, body=png_body: rest_call(url, body),
+                ]
+                p50 = {}
+                for name, times in zip(sizes, timed_many(fns, calls)):
+                    p50[name] = np.median(times)
+                    print(
+                        f"| {name} | {batch} | {p50[name] * 1e3:.2f} | {np.percentile(times, 99) * 1e3:.2f} "
+                        f"| {sizes[name]:,} |"
+                    )
+                print(f"REST PNG / gRPC at batch {batch}: {p50['REST PNG from_seed_png'] / p50['gRPC from_seed']:.2f}x")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_server(model_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(model_dir), "--port", "0"]
     proc = subprocess.Popen(
@@ -56,6 +126,8 @@ def start_server(model_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     if "listening on" not in line:
         proc.kill()
         sys.exit(f"facegan serve did not start: {line!r}")
+    if "REST on " in line:
+        proc.rest_url = "http://" + line.split("REST on ")[1].split(";")[0].strip()
     return proc, line.split("listening on ")[1].split()[0]
 
 
@@ -97,11 +169,16 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
     p.add_argument("--batching-parameters-file", default=str(ROOT / "deploy/batching_parameters.txt"))
+    p.add_argument("--doors-only", action="store_true", help="only part 3: gRPC vs REST JSON vs REST PNG")
     args = p.parse_args()
     model_dir = Path(args.model_dir)
     versions = sorted(int(v.name) for v in model_dir.glob("[0-9]*"))
     if not versions:
         sys.exit(f"no exported versions in {model_dir}: run scripts/quickstart (or facegan export) first")
+    if args.doors_only:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}; model {model_dir}")
+        doors(model_dir, args.calls)
+        return
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(model_dir / str(versions[-1]))).signatures["serving_default"]
@@ -139,6 +216,7 @@ def main() -> None:
         f"{args.clients} concurrent 1-face clients: {unbatched:.1f} images/s unbatched, {batched:.1f} batched "
         f"({batched / unbatched:.2f}x)"
     )
+    doors(model_dir, args.calls)
 
 
 if __name__ == "__main__":

@@ -238,3 +238,16 @@ def test_hot_swap_under_rest_load_fails_no_request(model_dir, tmp_path):
             t.join()
         server.stop(1)
     assert failures == [] and "1" in versions and versions[-1] == "2"
+
+
+def test_rest_port_flags(model_dir):
+    res = run_cli("serve", "--model-base-path", model_dir, "--port", 9123, "--rest-api-port", 9123, timeout=60)
+    assert res.returncode == 2 and "must differ" in res.stderr
+    res = run_cli("serve", "--model-base-path", model_dir, "--rest-api-port", 70000, timeout=60)
+    assert res.returncode == 2 and "0..65535" in res.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = run_cli("serve", "--model-base-path", model_dir, "--port", 0, "--rest-api-port", port, timeout=120)
+    assert res.returncode == 2 and "for REST" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
