@@ -285,9 +285,9 @@ def test_disk_use_is_bounded(model_dir, tmp_path):
         downloads = [p for p in [*tmp_path.iterdir(), *new] if p.name.startswith(DOWNLOAD_PREFIX)]
         assert len(downloads) <= 2 * KEEP_DOWNLOADS + 2  # + the last answer's copy, made after the pruning
         assert len(list(tmp_path.iterdir())) <= 2 * KEEP_DOWNLOADS
-        faces = [p for p in new if not p.name.startswith(DOWNLOAD_PREFIX)]
-        assert len(faces) >= 10  # the gallery's images, cached by Gradio ...
-        deadline = time.time() + 30
+        faces = [p for p in new if not p.name.startswith(DOWNLOAD_PREFIX)]  # the gallery's images ...
+        assert len(faces) < 100  # ... 200 were cached, and the sweep (2 s old) kept up during the run
+        deadline = time.time() + 90  # the sweep runs every second, but on a busy 2-core machine it can lag
         while any(p.exists() for p in faces):  # ... and swept
             assert time.time() < deadline, "Gradio's cache was not swept"
             time.sleep(0.5)

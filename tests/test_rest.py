@@ -251,3 +251,9 @@ def test_rest_port_flags(model_dir):
         port = busy.getsockname()[1]
         res = run_cli("serve", "--model-base-path", model_dir, "--port", 0, "--rest-api-port", port, timeout=120)
     assert res.returncode == 2 and "for REST" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_rest_client_reads_png_bytes(server):
+    with RestClient(f"http://127.0.0.1:{server.rest_port}") as rest, FaceClient(f"127.0.0.1:{server.port}") as g:
+        pngs = rest.predict("from_seed_png", {"seed": np.array([5, 6])})["image_bytes"]
+        assert pngs.tolist() == g.predict("from_seed_png", {"seed": np.array([5, 6])})["image_bytes"].tolist()

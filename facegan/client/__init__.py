@@ -5,7 +5,8 @@ user's client stay light.
 """
 
 from facegan.client.errors import ServingError
-from facegan.client.face_client import FaceClient, VersionStatus
+from facegan.client.face_client import FaceClient
+from facegan.client.model_client import ModelClient, VersionStatus
 from facegan.client.rest_client import RestClient, connect
 
-__all__ = ["FaceClient", "RestClient", "ServingError", "VersionStatus", "connect"]
+__all__ = ["FaceClient", "ModelClient", "RestClient", "ServingError", "VersionStatus", "connect"]

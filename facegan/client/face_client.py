@@ -10,7 +10,6 @@ Needs only grpcio, protobuf and NumPy: importing it does not load TensorFlow.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -18,59 +17,27 @@ import numpy as np
 
 from facegan.client import protocol
 from facegan.client.errors import ServingError
+from facegan.client.model_client import ModelClient, VersionStatus
 from facegan.client.tensors import TensorError, dtype_name, from_numpy, shape_of, to_numpy
 
 
-@dataclass(frozen=True)
-class VersionStatus:
-    version: int
-    state: str  # AVAILABLE, LOADING, UNLOADING, END, ...
-    error: str  # why a version ended, if it failed
-
-
-class FaceClient:
-    """One channel to one model. `version` or `label` pins requests; otherwise the server's latest.
+class FaceClient(ModelClient):
+    """One gRPC channel to one model (see ModelClient for pinning, deadlines and retries).
 
     tls: None (plain), True (TLS with the system's root certificates) or a CA certificate path.
-    Every call has `timeout` seconds in total; UNAVAILABLE is retried with exponential backoff
-    up to `retries` times within that budget. Failures raise ServingError (code + message).
     """
 
-    def __init__(
-        self,
-        address: str,
-        model: str = "facegan",
-        timeout: float = 10.0,
-        tls: bool | str | None = None,
-        version: int | None = None,
-        label: str | None = None,
-        retries: int = 3,
-    ):
-        if version is not None and label:
-            raise ValueError("pin a version or a label, not both")
-        self.address = address
-        self.model = model
-        self.timeout = timeout
-        self.retries = retries
-        self.version = version
-        self.label = label
-        if tls:
-            roots = None if tls is True else Path(tls).read_bytes()
-            self._channel = grpc.secure_channel(
-                address, grpc.ssl_channel_credentials(roots), options=protocol.CLIENT_OPTIONS
-            )
+    def _open(self) -> None:
+        if self.tls:
+            roots = None if self.tls is True else Path(self.tls).read_bytes()
+            credentials = grpc.ssl_channel_credentials(roots)
+            self._channel = grpc.secure_channel(self.address, credentials, options=protocol.CLIENT_OPTIONS)
         else:
-            self._channel = grpc.insecure_channel(address, options=protocol.CLIENT_OPTIONS)
+            self._channel = grpc.insecure_channel(self.address, options=protocol.CLIENT_OPTIONS)
         self._tensor = protocol.message("tensorflow.TensorProto")
 
     def close(self) -> None:
         self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _call(self, method: str, request, response_name: str):
         rpc = self._channel.unary_unary(
@@ -116,20 +83,7 @@ class FaceClient:
         except TensorError as e:
             raise ServingError(grpc.StatusCode.INTERNAL, f"{self.address}: bad response tensor: {e}") from None
 
-    def generate(self, z) -> np.ndarray:
-        """Faces for latent vectors z [N, latent_dim] (the serving_default signature)."""
-        z = np.asarray(z, np.float32)
-        if z.ndim == 1:
-            z = z[None]
-        return self.predict("serving_default", {"z": z}, ("images",))["images"]
-
-    def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
-        """Faces and their z for integer seeds (the from_seed signature: the same z as `facegan sample`)."""
-        out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
-        return out["images"], out["z"]
-
     def metadata(self) -> dict:
-        """{"version": N, "signatures": {name: {"inputs"|"outputs": {alias: (dtype, shape)}}}}."""
         request = self._spec(protocol.message("tensorflow.serving.GetModelMetadataRequest")())
         request.metadata_field.append("signature_def")
         response = self._call(protocol.GET_MODEL_METADATA, request, "tensorflow.serving.GetModelMetadataResponse")
@@ -156,26 +110,3 @@ class FaceClient:
             VersionStatus(s.version, protocol.state_name(s.state), s.status.error_message)
             for s in response.model_version_status
         ]
-
-    def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
-        """Poll GetModelStatus until a version is AVAILABLE (works with TF Serving too)."""
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                versions = self.status()
-                if any(v.state == "AVAILABLE" for v in versions):
-                    return versions
-            except ServingError as e:
-                if e.code not in (
-                    grpc.StatusCode.UNAVAILABLE,
-                    grpc.StatusCode.NOT_FOUND,
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                ):
-                    raise
-                if time.monotonic() > end:
-                    raise
-            if time.monotonic() > end:
-                raise ServingError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available"
-                )
-            time.sleep(0.2)

@@ -7,6 +7,7 @@ TF Serving's HTTP status stands for.
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import time
@@ -17,7 +18,7 @@ import grpc
 import numpy as np
 
 from facegan.client.errors import ServingError
-from facegan.client.face_client import VersionStatus
+from facegan.client.model_client import ModelClient, VersionStatus
 
 FROM_HTTP = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -40,41 +41,30 @@ def _dtype_name(text: str) -> str:
     return names.get(text, text)
 
 
-class RestClient:
-    """One model behind a REST base URL. The same methods and errors as FaceClient."""
+def _from_json(value) -> np.ndarray:
+    """An output's JSON value as an array; `{"b64": ...}` items (string tensors) as bytes."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        array = np.empty(len(value), dtype=object)
+        array[:] = [base64.b64decode(v["b64"]) for v in value]
+        return array
+    return np.asarray(value)
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str = "facegan",
-        timeout: float = 10.0,
-        tls: bool | str | None = None,
-        version: int | None = None,
-        label: str | None = None,
-        retries: int = 3,
-    ):
-        if version is not None and label:
-            raise ValueError("pin a version or a label, not both")
-        self.address = base_url.rstrip("/")
-        self.model = model
-        self.timeout = timeout
-        self.retries = retries
-        self._context = ssl.create_default_context(cafile=tls) if isinstance(tls, str) else None
-        path = f"{self.address}/v1/models/{urllib.request.quote(model, safe='')}"
-        if version is not None:
-            path += f"/versions/{int(version)}"
-        elif label:
-            path += f"/labels/{urllib.request.quote(label, safe='')}"
+
+class RestClient(ModelClient):
+    """One model behind a REST base URL (see ModelClient). `tls`: a CA file for https:// servers."""
+
+    def __init__(self, base_url: str, model: str = "facegan", **options):
+        super().__init__(base_url.rstrip("/"), model, **options)
+
+    def _open(self) -> None:
+        self._context = ssl.create_default_context(cafile=self.tls) if isinstance(self.tls, str) else None
+        path = f"{self.address}/v1/models/{urllib.request.quote(self.model, safe='')}"
+        if self.version is not None:
+            path += f"/versions/{int(self.version)}"
+        elif self.label:
+            path += f"/labels/{urllib.request.quote(self.label, safe='')}"
         self._model_url = path
-
-    def close(self) -> None:
-        pass  # urllib opens a connection per call
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._outputs: dict[str, list[str]] = {}  # signature -> output aliases, from the metadata
 
     def _call(self, suffix: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
@@ -104,25 +94,22 @@ class RestClient:
             time.sleep(backoff)
         raise AssertionError("unreachable")
 
-    def predict(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Columnar request; the outputs as an {alias: value} object, or one bare output."""
+    def predict(self, signature: str, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()) -> dict:
+        """Columnar request: {alias: array}; a single bare output comes back under its requested name.
+        (REST has no output filter: every output of the signature is sent.)"""
         body = {"signature_name": signature, "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}
-        outputs = self._call(":predict", body)["outputs"]
-        return outputs if isinstance(outputs, dict) else {"": outputs}
+        answer = self._call(":predict", body)["outputs"]
+        if not isinstance(answer, dict):  # one output comes back bare: name it
+            answer = {outputs[0] if outputs else self._output_aliases(signature)[0]: answer}
+        return {alias: _from_json(value) for alias, value in answer.items()}
 
-    def generate(self, z) -> np.ndarray:
-        z = np.asarray(z, np.float32)
-        if z.ndim == 1:
-            z = z[None]
-        [images] = self.predict("serving_default", {"z": z}).values()
-        return np.asarray(images, np.uint8)
-
-    def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
-        out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
-        return np.asarray(out["images"], np.uint8), np.asarray(out["z"], np.float32)
+    def _output_aliases(self, signature: str) -> list[str]:
+        if signature not in self._outputs:
+            named = self.metadata()["signatures"].get(signature or "serving_default", {}).get("outputs", {})
+            self._outputs[signature] = list(named) or [""]
+        return self._outputs[signature]
 
     def metadata(self) -> dict:
-        """{"version": N, "signatures": {name: {"inputs"|"outputs": {alias: (dtype, shape)}}}}."""
         response = self._call("/metadata")
         signatures = response["metadata"]["signature_def"]["signature_def"]
 
@@ -146,22 +133,6 @@ class RestClient:
             VersionStatus(int(s["version"]), s["state"], s.get("status", {}).get("error_message", ""))
             for s in self._call("")["model_version_status"]
         ]
-
-    def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                versions = self.status()
-                if any(v.state == "AVAILABLE" for v in versions):
-                    return versions
-            except ServingError as e:
-                if e.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND) or time.monotonic() > end:
-                    raise
-            if time.monotonic() > end:
-                raise ServingError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available"
-                )
-            time.sleep(0.2)
 
 
 def connect(server: str, model: str = "facegan", **options):

@@ -1,0 +1,102 @@
+"""What FaceClient (gRPC) and RestClient (REST) share: the pinning options, the face calls built
+on `predict`, waiting for a version, and the context-manager protocol. Each door only says how
+to send a request (`predict`, `metadata`, `status`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from facegan.client.errors import ServingError
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str  # AVAILABLE, LOADING, UNLOADING, END, ...
+    error: str  # why a version ended, if it failed
+
+
+class ModelClient:
+    """One model at one address. `version` or `label` pins requests; otherwise the server's latest.
+
+    Every call has `timeout` seconds in total; UNAVAILABLE is retried with exponential backoff up
+    to `retries` times within that budget. Failures raise ServingError (gRPC code + message).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        model: str = "facegan",
+        timeout: float = 10.0,
+        tls: bool | str | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        retries: int = 3,
+    ):
+        if version is not None and label:
+            raise ValueError("pin a version or a label, not both")
+        self.address = address
+        self.model = model
+        self.timeout = timeout
+        self.tls = tls  # None: plain; True: TLS with the system's roots; a path: TLS trusting that CA file
+        self.version = version
+        self.label = label
+        self.retries = retries
+        self._open()
+
+    def _open(self) -> None:
+        """Set up the connection (a gRPC channel, a base URL) from the fields above."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def predict(self, signature: str, inputs: dict[str, np.ndarray], outputs: tuple[str, ...] = ()) -> dict:
+        raise NotImplementedError
+
+    def metadata(self) -> dict:
+        """{"version": N, "signatures": {name: {"inputs"|"outputs": {alias: (dtype, shape)}}}}."""
+        raise NotImplementedError
+
+    def status(self) -> list[VersionStatus]:
+        raise NotImplementedError
+
+    def generate(self, z) -> np.ndarray:
+        """Faces for latent vectors z [N, latent_dim] (the serving_default signature)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        [images] = self.predict("serving_default", {"z": z}, ("images",)).values()
+        return np.asarray(images, np.uint8)
+
+    def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
+        """Faces and their z for integer seeds (the from_seed signature: the same z as `facegan sample`)."""
+        out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
+        return np.asarray(out["images"], np.uint8), np.asarray(out["z"], np.float32)
+
+    def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
+        """Poll the model's status until a version is AVAILABLE (works with TF Serving too)."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                versions = self.status()
+                if any(v.state == "AVAILABLE" for v in versions):
+                    return versions
+            except ServingError as e:
+                waiting = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DEADLINE_EXCEEDED)
+                if e.code not in waiting or time.monotonic() > end:
+                    raise
+            if time.monotonic() > end:
+                raise ServingError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{self.address}: no version of {self.model} became available"
+                )
+            time.sleep(0.2)
