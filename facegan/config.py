@@ -48,6 +48,8 @@ class TrainConfig:
     keep_checkpoints: int = 3  # newest checkpoints kept in checkpoints/
     eval_every: int = 0  # SWD against the training images every K epochs into metrics.jsonl; 0 = at the end only
     eval_images: int = 2048  # images per side for that SWD (capped at the data set's size)
+    tensorboard: bool = True  # TensorBoard events in runs/N/tensorboard/ (scalars, SWD, previews, histograms)
+    histogram_every: int = 10  # weight histograms every K epochs (and at the last one)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Config:
             raise ConfigError(f"ema_decay must be in [0, 1), got {t.ema_decay}")
         if t.eval_every < 0 or t.eval_images < 1:
             raise ConfigError("eval_every must be >= 0 and eval_images >= 1")
+        if t.histogram_every < 1:
+            raise ConfigError(f"histogram_every must be >= 1, got {t.histogram_every}")
         if t.keep_checkpoints < 1:
             raise ConfigError("keep_checkpoints must be >= 1")
         if p.rows < 1 or p.cols < 1 or p.margin < 0:

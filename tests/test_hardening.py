@@ -136,7 +136,9 @@ def test_invented_names_do_not_grow_metrics_logs_or_errors(server, caplog):
 
 
 def copy_version(model_dir, base, name):
-    shutil.copytree(model_dir / "1", base / name)
+    """Publish a copy of version 1 as `facegan export` does: built aside, then renamed into place."""
+    shutil.copytree(model_dir / "1", base / f".export-{name}")
+    (base / f".export-{name}").rename(base / name)
 
 
 def test_version_folder_names(model_dir, tmp_path, caplog):
@@ -266,7 +268,8 @@ server = start_server(base, poll_wait_s=0.05, monitoring_port=0)
 client = FaceClient(f"127.0.0.1:{server.port}")
 rss = {}
 for version in range(2, 31):
-    shutil.copytree(base / str(version - 1), base / str(version))
+    shutil.copytree(base / str(version - 1), base / ".export")  # aside, then renamed, as export does
+    (base / ".export").rename(base / str(version))
     deadline = time.time() + 60
     while server.manager.available()["facegan"] != [version]:
         assert time.time() < deadline, server.manager.available()

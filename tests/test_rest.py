@@ -226,7 +226,8 @@ def test_hot_swap_under_rest_load_fails_no_request(model_dir, tmp_path):
         for t in threads:
             t.start()
         time.sleep(1)
-        shutil.copytree(base / "1", base / "2")
+        shutil.copytree(base / "1", base / ".export-2")  # published as `facegan export` does: aside, then renamed
+        (base / ".export-2").rename(base / "2")
         deadline = time.time() + 60
         while "2" not in versions:
             assert time.time() < deadline

@@ -61,6 +61,8 @@ FLAGS = (
     Flag("--eval-images", "train.eval_images", int, "images per side for that SWD"),
     Flag("--seed", "train.seed", int, "seeds weights, data order, flips, dropout and the preview z"),
     Flag("--flip", "data.flip", None, "random horizontal flips (default on)"),
+    Flag("--tensorboard", "train.tensorboard", None, "TensorBoard events in the run folder (default on)"),
+    Flag("--histogram-every", "train.histogram_every", int, "weight histograms every K epochs (default 10)", "K"),
     Flag("--xla", "train.xla", None, "jit_compile the train step (default: only on a GPU)"),
     Flag("--mixed-precision", "train.mixed_precision", None, "float16 (GPU) / bfloat16 (CPU) compute"),
     Flag("--strategy", "train.strategy", str, "tf.distribute strategy (multiworker reads TF_CONFIG)", None, STRATEGIES),

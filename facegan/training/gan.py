@@ -84,12 +84,14 @@ class FaceGAN(keras.Model):
 
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+        g_grads = g_tape.gradient(g_scaled, g_vars)
+        d_grads = d_tape.gradient(d_scaled, d_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         if self.generator_ema is not None:
             self._update_ema()
 
-        for name, value in step_metrics(g_loss, d_loss, real_logits, fake_logits).items():
+        for name, value in step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads).items():
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
 

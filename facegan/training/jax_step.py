@@ -81,7 +81,7 @@ def make_step(gan):
             beta = ema_rate(gan.ema_decay, iteration + 1)  # updates made, this one included
             weights = [(g_tv, g_ntv)[kind][i] for kind, i in slots]
             new["ema"] = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(state["ema"], weights)]
-        return new, step_metrics(g_loss, d_loss, real_logits, fake_logits)
+        return new, step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads)
 
     return read_state(gan), step
 

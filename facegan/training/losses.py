@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from keras import ops
 
-METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake")
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "g_grad_norm", "d_grad_norm")
 
 
 def bce_logits(target: float, logits):
@@ -32,8 +32,15 @@ def ema_rate(decay: float, updates):
     return ops.minimum(decay, (1.0 + updates) / (10.0 + updates))
 
 
-def step_metrics(g_loss, d_loss, real_logits, fake_logits) -> dict:
-    """What one step logs: both losses, D's mean probabilities and its accuracy on each side."""
+def global_norm(gradients) -> object:
+    """The L2 norm of all of a network's gradients together (what clip_by_global_norm measures)."""
+    return ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients))
+
+
+def step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads) -> dict:
+    """What one step logs: both losses, D's mean probabilities and its accuracy on each side, and
+    each network's gradient norm (as the step computed it: per replica, times the loss scale
+    under float16)."""
     real_logits = ops.cast(real_logits, "float32")
     fake_logits = ops.cast(fake_logits, "float32")
     return {
@@ -43,4 +50,6 @@ def step_metrics(g_loss, d_loss, real_logits, fake_logits) -> dict:
         "d_fake": ops.mean(ops.sigmoid(fake_logits)),
         "d_acc_real": ops.mean(ops.cast(real_logits > 0, "float32")),
         "d_acc_fake": ops.mean(ops.cast(fake_logits < 0, "float32")),
+        "g_grad_norm": global_norm(g_grads),
+        "d_grad_norm": global_norm(d_grads),
     }

@@ -268,6 +268,10 @@ def train(
             cb.Previews(ctx, cfg.preview.gif_ms),
             cb.Checkpointer(ctx),
         ]
+        if t.tensorboard:
+            from facegan.training.tensorboard import TensorBoardLog
+
+            callbacks.insert(-1, TensorBoardLog(ctx, t.histogram_every))  # after the report and the previews
         if jax_backend:
             from facegan.training.jax_step import fit_jax
 
