@@ -326,3 +326,38 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(trained_run, t
     assert res.stderr.count("ckpt-0002.npz is corrupt") == 1 and "resuming" in res.stdout
     assert "at epoch 2" in res.stdout  # it redid epoch 2 from epoch 1's state
     assert len(np.load(newest)) > 0  # and wrote an intact epoch-2 checkpoint over the corrupt one
+
+
+def test_a_version_copied_in_non_atomically_is_loaded_on_a_retry(model_dir, tmp_path):
+    """An operator copies a version with `cp -r`: the poller sees the folder half-written and the
+    load fails. As in TF Serving, the load is tried again (--max-num-load-retries, --load-retry-
+    interval-micros) and the version serves once complete; meanwhile the old one keeps serving."""
+    from facegan.serving.manager import LoadRetries
+
+    for retries in (LoadRetries(5, 0.3), LoadRetries(0, 0.3)):
+        base = tmp_path / f"r{retries.max_retries}" / "facegan"
+        copy_version(model_dir, base, "1")
+        (base / "2").mkdir()
+        shutil.copy(model_dir / "1" / "saved_model.pb", base / "2")  # half-written: no variables yet
+        server = start_server(base, poll_wait_s=0.05, load_retries=retries, sources=None)
+        try:
+            address = f"127.0.0.1:{server.port}"
+            deadline = time.time() + 30
+            while (2, "END") not in [(v.version, v.state) for v in FaceClient(address).status()]:
+                assert time.time() < deadline
+                time.sleep(0.05)
+            assert FaceClient(address).metadata()["version"] == 1  # the old version keeps answering
+            for name in ("variables", "assets", "assets.extra", "fingerprint.pb"):
+                source = model_dir / "1" / name
+                if source.is_dir():
+                    shutil.copytree(source, base / "2" / name)
+                elif source.exists():
+                    shutil.copy(source, base / "2" / name)
+            time.sleep(3)
+            states = sorted((v.version, v.state) for v in FaceClient(address).status())
+            if retries.max_retries == 0:  # no retries: it stays failed until the folder is removed
+                assert states == [(1, "AVAILABLE"), (2, "END")]
+            else:
+                assert FaceClient(address).metadata()["version"] == 2 and (2, "AVAILABLE") in states
+        finally:
+            server.stop(1)

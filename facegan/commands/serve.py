@@ -42,6 +42,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="how often to look for new or removed versions (default 1, 0: never)",
     )
     p.add_argument(
+        "--max-num-load-retries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="try a version that failed to load N more times (default 5, as TF Serving)",
+    )
+    p.add_argument(
+        "--load-retry-interval-micros",
+        type=int,
+        default=60_000_000,
+        metavar="US",
+        help="wait this long between those tries (default 60 s, as TF Serving)",
+    )
+    p.add_argument(
         "--max-batch",
         type=int,
         default=DEFAULT_MAX_BATCH,
@@ -88,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--rest-api-port must differ from --port")
     if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
         raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
+    if args.max_num_load_retries < 0 or args.load_retry_interval_micros < 0:
+        raise UsageError("--max-num-load-retries and --load-retry-interval-micros must be >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("TLS needs both --ssl-cert and --ssl-key")
     if args.ssl_cert:
@@ -102,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     check_sources(sources)
     import logging
 
+    from facegan.serving.manager import LoadRetries
     from facegan.serving.server import ServerOptions, serve  # loads TensorFlow: after validation
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -116,5 +133,6 @@ def run(args: argparse.Namespace) -> int:
         ssl_key=args.ssl_key,
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
+        load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
     )
     return serve(sources, options)

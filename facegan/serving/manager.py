@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,17 @@ class VersionState:
     servable: object = None
     error: str = ""
     in_flight: int = 0
+    failures: int = 0  # failed loads so far (a failed version is retried, as TF Serving does)
+    retry_at: float = 0.0  # time.monotonic() after which a failed version may be loaded again
+
+
+@dataclass(frozen=True)
+class LoadRetries:
+    """TF Serving's --max_num_load_retries and --load_retry_interval_micros (same defaults): a
+    version that fails to load (a folder still being copied, a file system hiccup) is tried again."""
+
+    max_retries: int = 5
+    interval_s: float = 60.0
 
 
 class ModelManager:
@@ -44,11 +56,13 @@ class ModelManager:
         load: Callable[[str, int, Path], object],
         unload: Callable[[str, int, object], None] = lambda name, version, servable: servable.close(),
         on_change: Callable[[], None] = lambda: None,
+        retries: LoadRetries = LoadRetries(),
     ):
         self.sources = {s.name: s for s in sources}
         self._load = load  # (name, version, path) -> a warmed-up servable, or raises
         self._unload = unload  # (name, version, servable): release it once its last request is done
         self._on_change = on_change
+        self.retries = retries
         self._versions: dict[str, dict[int, VersionState]] = {s.name: {} for s in sources}
         self._lock = threading.Condition()
         self._stop = threading.Event()
@@ -119,13 +133,14 @@ class ModelManager:
                     del known[v]  # a failed version that was removed: forget it
             while True:  # a version that fails drops out of the policy, so the next one is tried at once
                 with self._lock:
-                    failed = {v for v, st in known.items() if st.state == ModelState.END}
+                    failed = {v for v, st in known.items() if st.state == ModelState.END and not self._due(st)}
+                    due = {v: st.failures for v, st in known.items() if st.state == ModelState.END and self._due(st)}
                 wanted = source.aspired([v for v in on_disk if v not in failed])
-                new = sorted(wanted - set(known))
+                new = sorted(v for v in wanted if v not in known or v in due)
                 if not new:
                     break
                 for v in new:
-                    self._load_version(source, v, on_disk[v])
+                    self._load_version(source, v, on_disk[v], due.get(v, 0))
             with self._lock:
                 unwanted = [v for v, st in known.items() if st.state == ModelState.AVAILABLE and v not in wanted]
             for v in unwanted:
@@ -150,9 +165,13 @@ class ModelManager:
                     MAX_VERSION,
                 )
 
-    def _load_version(self, source: ModelSource, version: int, path: Path) -> None:
+    def _due(self, st: VersionState) -> bool:
+        """A failed version whose next try has come (and that has tries left)."""
+        return st.failures <= self.retries.max_retries and time.monotonic() >= st.retry_at
+
+    def _load_version(self, source: ModelSource, version: int, path: Path, failures: int = 0) -> None:
         with self._lock:
-            st = self._versions[source.name][version] = VersionState(ModelState.LOADING)
+            st = self._versions[source.name][version] = VersionState(ModelState.LOADING, failures=failures)
         self._on_change()
         log.info("loading %s version %d from %s", source.name, version, path)
         try:
@@ -161,7 +180,11 @@ class ModelManager:
             with self._lock:
                 st.state = ModelState.END
                 st.error = load_failure(e, version, path)
-            log.error("failed to load %s version %d from %s: %s", source.name, version, path, st.error)
+                st.failures += 1
+                st.retry_at = time.monotonic() + self.retries.interval_s
+            left = self.retries.max_retries - st.failures + 1
+            again = f"; trying again in {self.retries.interval_s:g} s ({left} left)" if left > 0 else ""
+            log.error("failed to load %s version %d from %s: %s%s", source.name, version, path, st.error, again)
         else:
             with self._lock:
                 st.servable = servable

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT, GRPC_OPTIONS, PREDICTION_SERVICE
 from facegan.errors import UsageError
 from facegan.serving.batching import BatchingOptions
-from facegan.serving.manager import ModelManager
+from facegan.serving.manager import LoadRetries, ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
 from facegan.serving.predictor import Predictor
@@ -48,6 +48,7 @@ class ServerOptions:
     ssl_key: str | None = None
     monitoring_port: int | None = None  # Prometheus /metrics on this port
     rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
+    load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
     workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
 
 
@@ -59,7 +60,9 @@ class Server:
         self.options = options
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
-        self.manager = ModelManager(sources, self._load, self._unload, on_change=self._changed)
+        self.manager = ModelManager(
+            sources, self._load, self._unload, on_change=self._changed, retries=options.load_retries
+        )
         # so_reuseport off: a second server on a busy port must fail, not silently share it.
         self._grpc = grpc.server(
             futures.ThreadPoolExecutor(options.workers, thread_name_prefix="facegan-rpc"),
