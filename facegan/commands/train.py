@@ -103,8 +103,6 @@ def train_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from facegan.training.run import train
-
     if args.resume:
         fixed = [flag.option for flag in FLAGS if not flag.on_resume and getattr(args, flag.dest) is not None]
         placement = {"--preset": args.preset, "--runs-root": args.runs_root, "--run-dir": args.run_dir}
@@ -113,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--resume continues with the run's own config; only --epochs may change (got {', '.join(fixed)})"
             )
+        from facegan.training.run import train  # loads Keras/TensorFlow: after the flags are checked
+
         run_dir = train(resume=args.resume, epochs=args.train__epochs, from_checkpoint=args.checkpoint)
     else:
         if args.checkpoint:
@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = train_config(args).validate()
         if cfg.data.path and not Path(cfg.data.path).is_file():
             raise UsageError(f"data file {cfg.data.path} does not exist (create it with `facegan prepare`)")
+        from facegan.training.run import train
+
         run_dir = train(cfg, runs_root=args.runs_root or "runs", run_dir=args.run_dir)
     print(f"done: {run_dir} (previews/, evolution.gif, checkpoints/)")
     return 0
