@@ -7,6 +7,7 @@ import functools
 import os
 import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,14 +41,51 @@ MAX_UPLOAD = "1kb"
 DOWNLOAD_PREFIX = "facegan-"  # the grid PNGs and GIFs this app writes, and Gradio's copies of them
 
 
+class CacheSweeper:
+    """Deletes files older than `age_s` under Gradio's cache folder every `every_s` seconds, in a
+    daemon thread. Gradio's own `delete_cache` task walks a set that requests keep adding to; under
+    steady traffic it dies with "Set changed size during iteration" and never sweeps again (seen in
+    this project's tests with Gradio 6.31), so facegan sweeps by file age itself."""
+
+    def __init__(self, folder: Path, every_s: float, age_s: float):
+        self.folder = folder
+        self.every_s = every_s
+        self.age_s = age_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="facegan-cache-sweeper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.sweep()
+
+    def sweep(self) -> None:
+        cutoff = time.time() - self.age_s
+        for root, _, names in os.walk(self.folder, topdown=False):  # os.walk skips what vanishes meanwhile
+            for name in names:
+                path = Path(root, name)
+                with contextlib.suppress(OSError):  # gone meanwhile
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+            if Path(root) != self.folder:
+                with contextlib.suppress(OSError):  # not empty (yet)
+                    Path(root).rmdir()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def prune_downloads(*folders: Path) -> None:
     """Keep the newest KEEP_DOWNLOADS downloads and the newest KEEP_DOWNLOADS copies Gradio made of
     them (Gradio's cache sweep does not track those copies); the older ones are deleted."""
     found = []
     for folder in folders:
-        for path in folder.rglob(f"{DOWNLOAD_PREFIX}*"):
-            with contextlib.suppress(OSError):  # gone meanwhile: Gradio's sweep, another request
-                found.append((path.stat().st_mtime, path))
+        for root, _, names in os.walk(folder):  # os.walk skips folders the sweeper removes meanwhile
+            for name in names:
+                if name.startswith(DOWNLOAD_PREFIX):
+                    path = Path(root, name)
+                    with contextlib.suppress(OSError):  # gone meanwhile: the sweeper, another request
+                        found.append((path.stat().st_mtime, path))
     for _, old in sorted(found)[: -2 * KEEP_DOWNLOADS]:
         old.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # Gradio's one-file folder, now empty
@@ -123,7 +161,7 @@ def build_app(
     source: FaceSource, out_dir: str | None = None, cache: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)
 ) -> gr.Blocks:
     """The app. `out_dir` holds the downloads; `cache` is (sweep every S seconds, delete files older
-    than A seconds) for Gradio's cache of every image it sent."""
+    than A seconds) for Gradio's cache of every image it sent and every upload."""
     out = Path(out_dir or tempfile.mkdtemp(prefix="facegan-demo-"))
 
     def save(name: str, faces: Faces, suffix: str = ".png") -> str:
@@ -176,7 +214,8 @@ def build_app(
     def random_seed():
         return random.SystemRandom().randint(0, MAX_SEED)
 
-    with gr.Blocks(title="facegan", delete_cache=cache) as app:
+    CacheSweeper(Path(get_upload_folder()), *cache)  # for the life of the process, like the app
+    with gr.Blocks(title="facegan") as app:
         gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving gRPC server.")
         with gr.Tab("Generate"):
             with gr.Row():
