@@ -123,7 +123,6 @@ class Prediction:
     version: int  # the version that answered
     signature: str  # the signature that ran (serving_default for an empty name)
     outputs: dict[str, np.ndarray]  # the requested outputs, in the signature's order
-    output_specs: dict  # alias -> TensorSpec of those outputs
 
 
 class Predictor:
@@ -181,12 +180,7 @@ class Predictor:
             arrays = validate_inputs(signature, inputs, self.max_batch)
             outputs = servable.predict(name, arrays, deadline)
             wanted = output_filter or list(signature.outputs)
-            return Prediction(
-                servable.version,
-                name,
-                {alias: outputs[alias] for alias in wanted},
-                {alias: signature.outputs[alias] for alias in wanted},
-            )
+            return Prediction(servable.version, name, {alias: outputs[alias] for alias in wanted})
 
     def metadata(self, model: str, version: int | None, label: str):
         """(version, the SignatureDef map) of the version a request means."""

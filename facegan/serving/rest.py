@@ -114,8 +114,8 @@ def _array(value, alias: str, dtype: int) -> np.ndarray:
     return array.astype(target)
 
 
-def json_inputs(body: dict, signature: Signature) -> tuple[dict[str, ArrayInput], bool]:
-    """({alias: input}, row format?) from a predict body, for this signature."""
+def json_inputs(body: dict, signature: Signature) -> dict[str, ArrayInput]:
+    """{alias: input} from a predict body (row or columnar format), for this signature."""
     row = "instances" in body
     if row == ("inputs" in body):
         raise HttpError(400, 'a predict body needs exactly one of "instances" (rows) or "inputs" (columns)')
@@ -146,7 +146,7 @@ def json_inputs(body: dict, signature: Signature) -> tuple[dict[str, ArrayInput]
               for alias, value in known.items()}  # fmt: skip
     for alias in set(by_alias) - set(known):  # the Predictor names unexpected inputs
         inputs[alias] = ArrayInput(np.zeros(0), 0)
-    return inputs, row
+    return inputs
 
 
 def json_outputs(outputs: dict[str, np.ndarray], row: bool) -> dict:
@@ -234,20 +234,17 @@ class RestApp:
         signature_name = body.get("signature_name", "")
         if not isinstance(signature_name, str):
             raise ServingError(INVALID, '"signature_name" must be a string')
-        row = []
 
         def inputs(signature: Signature):
             try:
-                arrays, is_row = json_inputs(body, signature)
+                return json_inputs(body, signature)
             except HttpError as e:  # malformed tensors are the client's error, as on gRPC
                 raise ServingError(INVALID, e.message) from None
-            row.append(is_row)
-            return arrays
 
         prediction = self.predictor.predict(
             model, version, label, signature_name, inputs, [], time.monotonic() + REQUEST_TIMEOUT_S
         )
-        return json_outputs(prediction.outputs, row[0])
+        return json_outputs(prediction.outputs, row="instances" in body)  # json_inputs checked it is one of two
 
     def _metadata(self, model: str, version: int | None, label: str) -> dict:
         answered, signature_defs = self.predictor.metadata(model, version, label)
