@@ -1,11 +1,17 @@
-"""Face quality at equal training compute: SWD of facegan's default preset vs the lecture's network.
+"""Face quality at equal training compute: SWD and the face rate of facegan's default preset vs
+the lecture's network, compared seed by seed.
 
 Each preset is trained with several seeds on the same data, resolution, batch and epochs (so
 the same number of images seen), then evaluated with one fixed evaluation seed (same real
 subset, z, patches and projections for every run). For runs that keep an EMA generator the
 raw generator is evaluated too: EMA changes nothing in training, so "raw" isolates its effect.
 
-    python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0,1,2
+Runs with the same seed see the same data order and the same z, so generators are compared in
+pairs: for every two generators, the mean of the per-seed differences with a 95 % Student-t
+interval. One counts as better only when that interval excludes zero.
+
+    python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0-5
+    python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see README)
     python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
 """
 
@@ -57,7 +63,7 @@ def train(preset: str, seed: int, run_dir: Path, extra: list[str]) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", default="lecture,lfw32")
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default="0,1,2,3,4,5")
     p.add_argument("--res", type=int, default=32, help="32: the embedded LFW faces; 64: the same faces at 64 px")
     p.add_argument("--epochs", type=int, help="default: the presets' (equal for both)")
     p.add_argument("--train-args", default="", help="extra `facegan train` flags for every run")
@@ -91,12 +97,21 @@ def main() -> None:
                     ema=ema,
                 )
                 name = f"{preset}{args.tag}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
-                rows.append((name, seed, seen, seconds, report["swd_x1e3"]))
-                print(f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}", flush=True)
+                faces = report["face_rate"] or {"generated": float("nan"), "real": float("nan")}
+                rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces))
+                print(
+                    f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}  face rate {faces['generated']:.2f} "
+                    f"(real {faces['real']:.2f})",
+                    flush=True,
+                )
     levels = [k for k in rows[0][4] if k != "swd"]
     print(f"\n{args.res} px, seeds {args.seeds}, eval seed {args.eval_seed}; mean ± std over seeds (SWD x1e3)\n")
-    print("| preset | images seen | seconds | " + " | ".join(f"SWD {k[4:]} px" for k in levels) + " | SWD average |")
-    print("|---" * (len(levels) + 4) + "|")
+    print(
+        "| preset | images seen | seconds | "
+        + " | ".join(f"SWD {k[4:]} px" for k in levels)
+        + " | SWD average | face rate (real: ceiling) |"
+    )
+    print("|---" * (len(levels) + 5) + "|")
     for name in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == name]
 
@@ -106,8 +121,40 @@ def main() -> None:
         print(
             f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
             + " | ".join(stat([r[4][k] for r in mine]) for k in levels)
-            + f" | {stat([r[4]['swd'] for r in mine])} |"
+            + f" | {stat([r[4]['swd'] for r in mine])} | {stat([r[5]['generated'] for r in mine])} "
+            f"({mine[0][5]['real']:.2f}) |"
         )
+    print(
+        f"\nPaired by seed: mean of (second - first) with a 95 % t interval over {len(args.seeds.split(','))} seeds;"
+        " SWD lower is better, face rate higher. *: the interval excludes zero.\n"
+    )
+    print("| second - first | SWD average | face rate |")
+    print("|---|---|---|")
+    names = list(dict.fromkeys(r[0] for r in rows))
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            swd_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "swd")
+            face_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "face")
+            print(f"| {second} - {first} | {swd_diff} | {face_diff} |")
+
+
+def paired(first: list, second: list, what: str) -> str:
+    """'mean [low, high]' of the per-seed differences second - first, * when the interval excludes 0."""
+    from scipy import stats
+
+    by_seed = {r[1]: r for r in first}
+    diffs = []
+    for r in second:
+        if r[1] in by_seed:
+            pick = (lambda row: row[4]["swd"]) if what == "swd" else (lambda row: row[5]["generated"])
+            diffs.append(pick(r) - pick(by_seed[r[1]]))
+    if len(diffs) < 2:
+        return "needs 2+ seeds"
+    mean = float(np.mean(diffs))
+    half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
+    star = "*" if mean - half > 0 or mean + half < 0 else ""
+    digits = 2 if what == "swd" else 3
+    return f"{mean:+.{digits}f} [{mean - half:+.{digits}f}, {mean + half:+.{digits}f}]{star}"
 
 
 if __name__ == "__main__":

@@ -157,3 +157,4 @@ def test_evaluate_an_export(model_dir, tmp_path):
     assert "SWD x1e3" in r.stdout and "memorization" in r.stdout and "discriminator" not in r.stdout
     card = json.loads((model_dir / "1" / "assets.extra" / "facegan.json").read_text())
     assert card["quality"]["swd"] > 0 and card["weights"] == "generator_ema"
+    assert 0 <= card["quality"]["face_rate"] <= 1 and card["quality"]["face_rate_real"] >= 0.8

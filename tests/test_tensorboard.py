@@ -48,6 +48,8 @@ def test_scalars_swd_previews_and_histograms(tmp_path):
     for tag in ("train/g_loss", "train/d_loss", "train/d_acc_real", "train/g_grad_norm", "speed/images_per_sec"):
         assert [step for step, _ in seen[tag]] == [1, 2, 3], tag
     assert [step for step, _ in seen["quality/swd"]] == [2, 3]  # every 2 epochs and at the end
+    assert [step for step, _ in seen["quality/face_rate"]] == [2, 3]  # with SWD, and its ceiling
+    assert [step for step, _ in seen["quality/face_rate_real"]] == [2, 3]
     assert [(step, kind) for step, kind in seen["previews"]] == [(1, "image"), (2, "image"), (3, "image")]
     histograms = [tag for tag in seen if tag.startswith("weights/generator/")]
     assert histograms and [step for step, _ in seen[histograms[0]]] == [2, 3]

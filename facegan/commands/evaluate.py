@@ -1,4 +1,4 @@
-"""`facegan evaluate`: SWD, memorization and D accuracy of a run or an export (see evaluate_report)."""
+"""`facegan evaluate`: SWD, face rate, memorization and D accuracy of a run or an export (see evaluate_report)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from facegan.errors import UsageError
+from facegan.evaluation.face_rate import MIN_NEIGHBORS
 
-HELP = "SWD, memorization and D accuracy of a run or an export"
+HELP = "SWD, face rate, memorization and D accuracy of a run or an export"
 EXAMPLES = """
     facegan evaluate --run runs/00000-lfw32
     facegan evaluate --model models/facegan/3 --data data/faces64.npz --num-images 8192 --seed 1
@@ -29,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.add_argument("--no-ema", action="store_true", help="a run's raw generator instead of its EMA weights")
+    p.add_argument(
+        "--face-threshold",
+        type=int,
+        default=MIN_NEIGHBORS,
+        help=f"the face detector's confidence threshold: overlapping detections a face needs (default {MIN_NEIGHBORS})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,11 +47,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"model version folder {args.model} does not exist")
     if args.data and not Path(args.data).is_file():
         raise UsageError(f"data file {args.data} does not exist")
+    if args.face_threshold < 1:
+        raise UsageError(f"--face-threshold must be >= 1, got {args.face_threshold}")
     if args.no_ema and not args.run:
         raise UsageError("--no-ema applies to --run (an export holds one generator)")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from facegan.commands.evaluate_report import evaluate, table
 
-    report = evaluate(args.run, args.model, args.data, args.num_images, args.seed, args.out, ema=not args.no_ema)
+    report = evaluate(
+        args.run,
+        args.model,
+        args.data,
+        args.num_images,
+        args.seed,
+        args.out,
+        ema=not args.no_ema,
+        face_threshold=args.face_threshold,
+    )
     print(json.dumps(report, indent=2) if args.json else table(report))
     return 0

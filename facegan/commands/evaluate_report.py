@@ -11,6 +11,7 @@ import numpy as np
 
 from facegan import fileio, images
 from facegan.errors import UsageError
+from facegan.evaluation import face_rate
 from facegan.evaluation.memorization import memorization
 from facegan.evaluation.swd import BATCH, draw, fake_images, swd, swd_dict
 
@@ -69,11 +70,13 @@ def evaluate(
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
     ema: bool = True,
+    face_threshold: int = face_rate.MIN_NEIGHBORS,
 ) -> dict:
-    """Evaluate and write report.json + memorization.png into out_dir; returns the report."""
+    """Evaluate and write report.json, memorization.png and faces.png into out_dir; returns the report."""
     from facegan.data.embedded import load_training_data
 
     started = time.perf_counter()
+    detector = face_rate.FaceDetector(face_threshold) if face_rate.available() else None
     sample, discriminator, latent_dim, resolution, trained_data, trained_sha, source = (
         _from_run(Path(run), ema) if run else _from_export(Path(model))
     )
@@ -90,7 +93,22 @@ def evaluate(
         "seed": seed,
         "resolution": resolution,
         "swd_x1e3": swd_dict(swd(real, fakes, seed), resolution),
+        "face_rate": None,  # without the metrics extra
     }
+    out = (
+        Path(out_dir)
+        if out_dir
+        else (Path(run) / "eval" if run else Path("eval") / f"{Path(model).parent.name}-{Path(model).name}")
+    )
+    if detector is not None:
+        generated = detector.rate(fakes)
+        report["face_rate"] = {
+            "generated": generated.rate,
+            "real": detector.rate(real).rate,  # the ceiling: what the detector finds in the data itself
+            "images": len(fakes),
+            **detector.settings(),
+        }
+        images.save_png(out / "faces.png", face_rate.sheet(fakes, generated))
     mem = memorization(fakes[:MEMORIZATION_FACES], train, np.random.default_rng(seed))
     pairs = mem.pop("pairs")
     report["memorization"] = mem
@@ -115,11 +133,6 @@ def evaluate(
             "real_images": "held out" if held_out else "training images (no held-out set given)",
         }
     report["seconds"] = round(time.perf_counter() - started, 2)
-    out = (
-        Path(out_dir)
-        if out_dir
-        else (Path(run) / "eval" if run else Path("eval") / f"{Path(model).parent.name}-{Path(model).name}")
-    )
     interleaved = np.stack(pairs, axis=1).reshape(-1, *pairs[0].shape[1:])  # fake, nearest, fake, nearest, ...
     images.save_png(out / "memorization.png", images.grid(interleaved, int(np.ceil(len(interleaved) / 16)), 16, 2))
     fileio.write_json(out / "report.json", report)
@@ -148,5 +161,15 @@ def table(report: dict) -> str:
             f"discriminator accuracy: real {d['accuracy_real']:.2f} ({d['real_images']}), "
             f"generated {d['accuracy_fake']:.2f}"
         )
-    lines.append(f"wrote {report['written']}/report.json and memorization.png (generated | nearest training image)")
+    f = report["face_rate"]
+    if f is None:
+        lines.append(f"face rate: not measured ({face_rate.INSTALL} adds OpenCV's face detector)")
+    else:
+        lines.append(
+            f"face rate: {f['generated']:.2f} of {f['images']} generated images have a face; real images "
+            f"{f['real']:.2f} (the ceiling); {f['detector']}, min neighbors {f['min_neighbors']}, "
+            f"upscaled to {f['min_side_px']} px"
+        )
+    sheet = ", faces.png (above the line: a face found, boxed; below: none)" if f is not None else ""
+    lines.append(f"wrote {report['written']}/report.json, memorization.png (generated | nearest training image){sheet}")
     return "\n".join(lines)

@@ -123,9 +123,3 @@ def draw(real: np.ndarray, latent_dim: int, num_images: int, seed: int) -> tuple
 
 def swd_dict(levels: list[float], resolution: int) -> dict[str, float]:
     return {"swd": float(np.mean(levels)), **{f"swd_{resolution >> i}": float(v) for i, v in enumerate(levels)}}
-
-
-def swd_figures(real: np.ndarray, sample: Sampler, latent_dim: int, num_images: int, seed: int) -> dict[str, float]:
-    """{"swd": mean, "swd_32": …, "swd_16": …} for a sampler against real images (what training logs)."""
-    subset, z = draw(real, latent_dim, num_images, seed)
-    return swd_dict(swd(subset, fake_images(sample, z), seed), real.shape[1])

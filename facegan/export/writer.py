@@ -57,10 +57,10 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
         "epochs_trained": ckpt_meta.get("epoch"),
         "data": {"name": cfg.data.path or EMBEDDED, "count": data.get("count"), "sha256": data.get("sha256")},
         "last_metrics": json.loads(lines[-1]) if lines else None,
-        # the latest SWD figures training wrote (`facegan evaluate` measures any version anew)
+        # the latest SWD and face-rate figures training wrote (`facegan evaluate` measures any version anew)
         "quality": next(
             (
-                {k: v for k, v in r.items() if k.startswith("swd") or k in ("epoch", "images_seen")}
+                {k: v for k, v in r.items() if k.startswith(("swd", "face_rate")) or k in ("epoch", "images_seen")}
                 for r in map(json.loads, reversed(lines))
                 if "swd" in r
             ),

@@ -128,19 +128,25 @@ class EpochReport(keras.callbacks.Callback):
         }
         self.ctx.last_logs = record
         append_line(self.ctx.run_dir / "metrics.jsonl", json.dumps(record))
-        swd = f"  SWD {record['swd']:.1f}" if "swd" in record else ""
+        quality = ""
+        if "swd" in record:
+            quality = f"  SWD {record['swd']:.1f}"
+        if "face_rate" in record:
+            quality += f"  faces {record['face_rate']:.2f} (real {record['face_rate_real']:.2f})"
         print(
             f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
             f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
-            f"  {seconds:.1f}s  {n / seconds:.1f} img/s{swd}",
+            f"  {seconds:.1f}s  {n / seconds:.1f} img/s{quality}",
             flush=True,
         )
 
 
 class Evaluator(keras.callbacks.Callback):
-    """SWD of the sampling generator against the training images, every `every` epochs and at the end.
+    """SWD and the face rate of the sampling generator against the training images, every `every`
+    epochs and at the end (one set of generated images for both).
 
-    Runs before EpochReport, which writes the figures into that epoch's metrics.jsonl line.
+    Runs before EpochReport, which writes the figures into that epoch's metrics.jsonl line. The
+    face rate needs the metrics extra (OpenCV); without it training says so once and logs SWD.
     """
 
     def __init__(self, ctx: RunContext, real: np.ndarray, every: int, num_images: int, seed: int):
@@ -150,17 +156,31 @@ class Evaluator(keras.callbacks.Callback):
         self.every = every
         self.num_images = num_images
         self.seed = seed
+        self.detector = None
+        self.real_face_rate = None  # the ceiling, measured once on the same real subset
+
+    def on_train_begin(self, logs=None):
+        from facegan.evaluation import face_rate
+
+        if face_rate.available():
+            self.detector = face_rate.FaceDetector()
+        else:
+            print(f"face rate: not measured ({face_rate.INSTALL} adds OpenCV's face detector)", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         due = epoch + 1 == self.ctx.epochs or (self.every and (epoch + 1) % self.every == 0)
         if self.ctx.partial or not due or logs is None:
             return
-        from facegan.evaluation.swd import swd_figures
+        from facegan.evaluation.swd import draw, fake_images, swd, swd_dict
 
-        z_dim = self.model.latent_dim
-        logs.update(
-            swd_figures(self.real, lambda z: generate(self.model.sampler, z), z_dim, self.num_images, self.seed)
-        )
+        real, z = draw(self.real, self.model.latent_dim, self.num_images, self.seed)
+        fakes = fake_images(lambda batch: generate(self.model.sampler, batch), z)
+        logs.update(swd_dict(swd(real, fakes, self.seed), real.shape[1]))
+        if self.detector is not None:
+            if self.real_face_rate is None:
+                self.real_face_rate = self.detector.rate(real).rate
+            logs["face_rate"] = self.detector.rate(fakes).rate
+            logs["face_rate_real"] = self.real_face_rate
 
 
 class Previews(keras.callbacks.Callback):

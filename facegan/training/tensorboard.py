@@ -1,6 +1,6 @@
 """TensorBoard events in the run folder (`runs/N/tensorboard/`), written with tensorboardX, so the
 JAX path needs no TensorFlow: every epoch's scalars (losses, D's outputs and accuracy, gradient
-norms, images/s), SWD whenever it is computed, the preview grid as an image, and weight
+norms, images/s), SWD and the face rate whenever they are computed, the preview grid as an image, and weight
 histograms every K epochs. The step is the epoch number, as in metrics.jsonl. A resumed run
 writes with `purge_step` = its first epoch, so TensorBoard hides anything the interrupted run
 logged from that epoch on: the curves continue with no step twice and none missing.
@@ -15,13 +15,14 @@ import numpy as np
 
 from facegan import images
 
+QUALITY = ("swd", "face_rate")  # key prefixes: SWD per level, the face rate and its ceiling
 SPEED = ("images_per_sec", "seconds")
 SKIPPED = ("epoch", "images_seen", "time")
 
 
 def tag(key: str) -> str:
     """metrics.jsonl key -> TensorBoard tag, grouped: quality/swd…, speed/…, train/…"""
-    if key.startswith("swd"):
+    if key.startswith(QUALITY):
         return f"quality/{key}"
     if key in SPEED:
         return f"speed/{key}"
