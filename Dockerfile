@@ -16,7 +16,7 @@ FROM tensorflow/serving:${TF_SERVING_VERSION} AS serving
 ENV MODEL_NAME=facegan
 ENV MODEL_BASE_PATH=/models
 COPY models/facegan /models/facegan
-COPY deploy/batching_parameters.txt /etc/facegan/batching_parameters.txt
+COPY deploy/k8s/config/batching_parameters.txt /etc/facegan/batching_parameters.txt
 EXPOSE 8500 8501
 # TF Serving's gRPC health service (--enable_grpc_healthcheck_service, since 2.15.1) says SERVING
 # as soon as the port is open, before any model is loaded; the model-status API on the REST port

@@ -4,7 +4,7 @@ One run, one machine, the same exported version for every figure:
   1. batch 1 and 16, one client, sequential calls: p50/p99 latency and images/s, in-process
      (`tf.saved_model.load(...).signatures["serving_default"]`) and through `facegan serve`;
      server overhead = served p50 / in-process p50 - 1 (target at batch 16: <= 10%);
-  2. 32 concurrent clients asking for one face each, with batching (deploy/batching_parameters.txt)
+  2. 32 concurrent clients asking for one face each, with batching (deploy/k8s/config/batching_parameters.txt)
      and without: images/s (target: batching >= 3x);
   3. faces for seeds through each door, calls interleaved: gRPC (`from_seed`), REST JSON (the
      same signature, images as JSON numbers) and REST PNG (`from_seed_png`, base64 PNGs), batch 1
@@ -168,7 +168,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=200, help="sequential calls per latency figure")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
-    p.add_argument("--batching-parameters-file", default=str(ROOT / "deploy/batching_parameters.txt"))
+    p.add_argument("--batching-parameters-file", default=str(ROOT / "deploy/k8s/config/batching_parameters.txt"))
     p.add_argument("--doors-only", action="store_true", help="only part 3: gRPC vs REST JSON vs REST PNG")
     args = p.parse_args()
     model_dir = Path(args.model_dir)

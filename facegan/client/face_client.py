@@ -30,7 +30,11 @@ class FaceClient(ModelClient):
     def _open(self) -> None:
         if self.tls:
             roots = None if self.tls is True else Path(self.tls).read_bytes()
-            credentials = grpc.ssl_channel_credentials(roots)
+            if self.client_cert:
+                cert, key = (Path(p).read_bytes() for p in self.client_cert)
+                credentials = grpc.ssl_channel_credentials(roots, private_key=key, certificate_chain=cert)
+            else:
+                credentials = grpc.ssl_channel_credentials(roots)
             self._channel = grpc.secure_channel(self.address, credentials, options=protocol.CLIENT_OPTIONS)
         else:
             self._channel = grpc.insecure_channel(self.address, options=protocol.CLIENT_OPTIONS)

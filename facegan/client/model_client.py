@@ -34,6 +34,7 @@ class ModelClient:
         timeout: float = 10.0,
         tls: bool | str | None = None,
         version: int | None = None,
+        client_cert: tuple[str, str] | None = None,
         label: str | None = None,
         retries: int = 3,
     ):
@@ -43,6 +44,7 @@ class ModelClient:
         self.model = model
         self.timeout = timeout
         self.tls = tls  # None: plain; True: TLS with the system's roots; a path: TLS trusting that CA file
+        self.client_cert = client_cert  # (certificate, key) PEM paths for servers that verify clients (mutual TLS)
         self.version = version
         self.label = label
         self.retries = retries

@@ -58,6 +58,9 @@ class RestClient(ModelClient):
 
     def _open(self) -> None:
         self._context = ssl.create_default_context(cafile=self.tls) if isinstance(self.tls, str) else None
+        if self.client_cert:
+            self._context = self._context or ssl.create_default_context()
+            self._context.load_cert_chain(*self.client_cert)
         path = f"{self.address}/v1/models/{urllib.request.quote(self.model, safe='')}"
         if self.version is not None:
             path += f"/versions/{int(self.version)}"

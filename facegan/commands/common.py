@@ -27,6 +27,9 @@ def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         help="host:port (gRPC) or http://host:port (REST) of facegan serve or TF Serving",
     )
     parser.add_argument("--model", default="facegan", help="model name (default facegan)")
+    parser.add_argument(
+        "--label", help="ask for the version under this label of the model config, e.g. stable or canary"
+    )
     parser.add_argument("--timeout", type=float, default=timeout, help=f"seconds per request (default {timeout:g})")
     parser.add_argument(
         "--tls",
@@ -34,6 +37,12 @@ def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         const=True,
         metavar="CA_PEM",
         help="use TLS, trusting the system roots or this CA certificate",
+    )
+    parser.add_argument(
+        "--tls-client-cert",
+        nargs=2,
+        metavar=("CERT_PEM", "KEY_PEM"),
+        help="present this client certificate and key (servers with mutual TLS: SSLConfig client_verify)",
     )
 
 
@@ -43,4 +52,20 @@ def server_options(args: argparse.Namespace) -> dict:
         raise UsageError("--timeout must be > 0")
     if isinstance(args.tls, str) and not Path(args.tls).is_file():
         raise UsageError(f"CA certificate {args.tls} does not exist")
-    return {"model": args.model, "timeout": args.timeout, "tls": args.tls}
+    if args.tls_client_cert and not args.tls:
+        raise UsageError("--tls-client-cert needs --tls")
+    for path in args.tls_client_cert or ():
+        if not Path(path).is_file():
+            raise UsageError(f"client certificate file {path} does not exist")
+    client_cert = tuple(args.tls_client_cert) if args.tls_client_cert else None
+    if args.label is not None and not args.label:
+        raise UsageError("--label must not be empty")
+    if args.label and getattr(args, "version", None) is not None:
+        raise UsageError("pin a --version or a --label, not both")
+    return {
+        "model": args.model,
+        "timeout": args.timeout,
+        "tls": args.tls,
+        "client_cert": client_cert,
+        "label": args.label,
+    }

@@ -28,7 +28,16 @@ def run(args: argparse.Namespace) -> int:
     from facegan.demo.app import build_app, launch
     from facegan.demo.faces import FaceSource
 
-    app = build_app(FaceSource(args.server, options["model"], options["timeout"], options["tls"]))
+    app = build_app(
+        FaceSource(
+            args.server,
+            options["model"],
+            options["timeout"],
+            options["tls"],
+            options["client_cert"],
+            options["label"],
+        )
+    )
     where = f"faces from {args.model} at {args.server}"
     print(f"facegan demo: http://{args.host}:{args.port} ({where}; Ctrl-C stops)", flush=True)
     try:

@@ -13,7 +13,9 @@ HELP = "serve exported models over TensorFlow Serving's gRPC API"
 EXAMPLES = f"""
     facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT} --rest-api-port 8501
     facegan serve --model-config-file models/models.config --host 0.0.0.0
-    facegan serve --model-base-path models/facegan --batching-parameters-file deploy/batching_parameters.txt
+    facegan serve --model-config-file deploy/k8s/config/models.config --model-config-file-poll-wait-seconds 30 \\
+        --rest-api-port 8501 --monitoring-config-file deploy/k8s/config/monitoring.config
+    facegan serve --model-base-path models/facegan --batching-parameters-file deploy/k8s/config/batching_parameters.txt
     facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
 """
 
@@ -68,6 +70,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)",
     )
+    p.add_argument(
+        "--model-config-file-poll-wait-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="re-read --model-config-file every S seconds: labels, policies, models added or removed (default 0: once)",
+    )
+    p.add_argument(
+        "--monitoring-config-file",
+        help="TF Serving MonitoringConfig text file: Prometheus metrics on the REST port (needs --rest-api-port)",
+    )
+    p.add_argument(
+        "--ssl-config-file",
+        help="TF Serving SSLConfig text file (PEM texts inline; client_verify: mutual TLS) for the gRPC port",
+    )
     p.add_argument("--ssl-cert", help="PEM certificate chain: serve TLS (with --ssl-key)")
     p.add_argument("--ssl-key", help="PEM private key for --ssl-cert")
     p.add_argument("--monitoring-port", type=int, help="expose Prometheus metrics at :PORT/metrics")
@@ -106,10 +123,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-num-load-retries and --load-retry-interval-micros must be >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("TLS needs both --ssl-cert and --ssl-key")
+    if args.ssl_config_file and args.ssl_cert:
+        raise UsageError("give TLS either as --ssl-config-file or as --ssl-cert/--ssl-key, not both")
+    if args.model_config_file_poll_wait_seconds < 0:
+        raise UsageError("--model-config-file-poll-wait-seconds must be >= 0")
+    if args.model_config_file_poll_wait_seconds and not args.model_config_file:
+        raise UsageError("--model-config-file-poll-wait-seconds needs --model-config-file")
+    if args.monitoring_config_file and not args.rest_api_port:
+        raise UsageError("--monitoring-config-file serves metrics on the REST port: give --rest-api-port too")
     if args.ssl_cert:
         from facegan.serving.tls import check_tls_files
 
         check_tls_files(args.ssl_cert, args.ssl_key)
+    from facegan.serving.config_files import metrics_path, tls_config
+
+    tls = tls_config(args.ssl_config_file) if args.ssl_config_file else None
+    metrics_at = metrics_path(args.monitoring_config_file) if args.monitoring_config_file else None
     batching = _batching(args)
     if args.model_config_file:
         sources = sources_from_config_file(args.model_config_file)
@@ -134,5 +163,9 @@ def run(args: argparse.Namespace) -> int:
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
         load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
+        tls=tls,
+        metrics_path=metrics_at,
+        config_file=Path(args.model_config_file) if args.model_config_file else None,
+        config_poll_s=args.model_config_file_poll_wait_seconds,
     )
     return serve(sources, options)

@@ -7,6 +7,7 @@ the mapping onto the preset and the resume guard all read it, so a new field nee
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="use this folder instead of the next numbered one")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest intact checkpoint")
     p.add_argument("--checkpoint", metavar="N", help="with --resume: continue from epoch N's checkpoint (or a file)")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --run-dir: continue that run if it has a checkpoint, else start it (one command line "
+        "for the first start and every restart, e.g. of a preempted pod)",
+    )
 
 
 def overrides(args: argparse.Namespace) -> dict[str, dict]:
@@ -102,7 +109,40 @@ def train_config(args: argparse.Namespace):
     return preset(args.preset or DEFAULT_PRESET).override(**overrides(args))
 
 
+def auto_resume(args: argparse.Namespace) -> None:
+    """--auto-resume: turn the command into `--resume RUN_DIR` when RUN_DIR has a checkpoint and
+    was started with this very config (only --epochs may differ); leave it a new run otherwise."""
+    if not args.run_dir:
+        raise UsageError("--auto-resume needs --run-dir (the folder a restart continues)")
+    if args.resume or args.checkpoint:
+        raise UsageError("--auto-resume decides itself whether to resume: drop --resume/--checkpoint")
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.json").is_file() or not any((run_dir / "checkpoints").glob("ckpt-*")):
+        return
+    from facegan.config import Config
+
+    wanted = train_config(args).validate().to_dict()
+    try:
+        found = Config.from_dict(json.loads((run_dir / "config.json").read_text())).to_dict()
+    except (ValueError, TypeError, KeyError):
+        raise UsageError(f"{run_dir}/config.json is not a facegan run config") from None
+    for config in (wanted, found):
+        config["train"].pop("epochs")
+    if wanted != found:
+        raise UsageError(f"{run_dir} holds a run with another config: give a new --run-dir, or --resume {run_dir}")
+    args.resume = args.run_dir
+    args.run_dir = None
+    args.preset = None
+    args.runs_root = None
+    for flag in FLAGS:  # the run's own config now; only the epoch target carries over
+        if not flag.on_resume:
+            setattr(args, flag.dest, None)
+    print(f"--auto-resume: continuing {run_dir}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.auto_resume:
+        auto_resume(args)
     if args.resume:
         fixed = [flag.option for flag in FLAGS if not flag.on_resume and getattr(args, flag.dest) is not None]
         placement = {"--preset": args.preset, "--runs-root": args.runs_root, "--run-dir": args.run_dir}

@@ -86,11 +86,21 @@ class FaceSource:
     """One client per pinned version: FaceClient for host:port (gRPC channels are thread-safe and
     reconnect on their own), RestClient for an http(s):// URL."""
 
-    def __init__(self, address: str, model: str = "facegan", timeout: float = 10.0, tls=None):
+    def __init__(
+        self,
+        address: str,
+        model: str = "facegan",
+        timeout: float = 10.0,
+        tls=None,
+        client_cert=None,
+        label: str | None = None,
+    ):
         self.address = address
+        self.label = label  # what "latest" means for this demo: a version label (stable, canary) or the newest
         self.model = model
         self.timeout = timeout
         self.tls = tls
+        self.client_cert = client_cert
         self._clients: dict[int | None, FaceClient | RestClient] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +108,13 @@ class FaceSource:
         with self._lock:
             if version not in self._clients:
                 self._clients[version] = connect(
-                    self.address, self.model, timeout=self.timeout, tls=self.tls, version=version
+                    self.address,
+                    self.model,
+                    timeout=self.timeout,
+                    tls=self.tls,
+                    version=version,
+                    label=self.label if version is None else None,
+                    client_cert=self.client_cert,
                 )
             return self._clients[version]
 

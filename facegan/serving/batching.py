@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import cache
 
 import grpc
 import numpy as np
 
 from facegan.client.errors import ServingError
+
+ACTED_ON = ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class BatchingOptions:
     max_enqueued_batches: int = 10  # queue bound, in batches; beyond it requests get UNAVAILABLE
     num_batch_threads: int = os.cpu_count() or 1  # model calls running at once
     allowed_batch_sizes: tuple[int, ...] = ()  # pad each batch up to the next of these sizes
+    ignored: tuple[str, ...] = ()  # fields of the parameters file that facegan parses but does not act on
 
     def validate(self) -> BatchingOptions:
         for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
@@ -43,57 +45,22 @@ class BatchingOptions:
         return self
 
 
-@cache
-def _batching_parameters_class() -> type:
-    """tensorflow.serving.BatchingParameters (session_bundle_config.proto is not in the pip package)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
-
-    pool = descriptor_pool.DescriptorPool()
-    wrappers = descriptor_pb2.FileDescriptorProto()
-    wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-    pool.Add(wrappers)
-    f = descriptor_pb2.FieldDescriptorProto
-    fields = [
-        ("max_batch_size", 1, ".google.protobuf.Int64Value"),
-        ("batch_timeout_micros", 2, ".google.protobuf.Int64Value"),
-        ("max_enqueued_batches", 3, ".google.protobuf.Int64Value"),
-        ("num_batch_threads", 4, ".google.protobuf.Int64Value"),
-        ("thread_pool_name", 5, ".google.protobuf.StringValue"),
-    ]
-    message = descriptor_pb2.DescriptorProto(
-        name="BatchingParameters",
-        field=[
-            *(f(name=n, number=i, type=f.TYPE_MESSAGE, type_name=t, label=f.LABEL_OPTIONAL) for n, i, t in fields),
-            f(name="allowed_batch_sizes", number=6, type=f.TYPE_INT64, label=f.LABEL_REPEATED),
-            f(name="pad_variable_length_inputs", number=7, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL),
-        ],
-    )
-    pool.Add(
-        descriptor_pb2.FileDescriptorProto(
-            name="facegan/batching_parameters.proto",
-            package="tensorflow.serving",
-            syntax="proto3",
-            dependency=["google/protobuf/wrappers.proto"],
-            message_type=[message],
-        )
-    )
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
-
-
 def parse_batching_parameters(text: str) -> BatchingOptions:
-    """TF Serving's --batching_parameters_file text format -> options (ValueError if invalid)."""
+    """TF Serving's --batching_parameters_file text format -> options (ValueError if invalid).
+    Every field TF Serving accepts parses; those facegan does not act on are listed in `ignored`."""
     from google.protobuf import text_format
 
+    from facegan.serving.config_files import config_message
+
     try:
-        params = text_format.Parse(text, _batching_parameters_class()())
+        params = text_format.Parse(text, config_message("BatchingParameters")())
     except text_format.ParseError as e:
         raise ValueError(f"batching parameters: {e}") from None
-    given = {
-        name: getattr(params, name).value
-        for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
-        if params.HasField(name)
-    }
-    return BatchingOptions(**given, allowed_batch_sizes=tuple(params.allowed_batch_sizes)).validate()
+    given = {name: getattr(params, name).value for name in ACTED_ON if params.HasField(name)}
+    ignored = tuple(
+        field.name for field, _ in params.ListFields() if field.name not in (*ACTED_ON, "allowed_batch_sizes")
+    )
+    return BatchingOptions(**given, allowed_batch_sizes=tuple(params.allowed_batch_sizes), ignored=ignored).validate()
 
 
 @dataclass

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -65,6 +65,7 @@ class ModelManager:
         self.retries = retries
         self._versions: dict[str, dict[int, VersionState]] = {s.name: {} for s in sources}
         self._lock = threading.Condition()
+        self._polling = threading.Lock()  # one poll (or reconfiguration) at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: dict[str, set[str]] = {}  # model -> folder names already warned about
@@ -73,7 +74,7 @@ class ModelManager:
     def resolve(self, name: str, version: int | None = None, label: str = "") -> int:
         """The version a request means: pinned, labelled, or the highest available."""
         with self._lock:
-            if name not in self._versions:
+            if name not in self.sources:
                 raise ServingError(NOT_FOUND, f"Servable not found for request: Latest({shorten(name)})")
             if label:
                 if label not in self.sources[name].labels:
@@ -114,16 +115,58 @@ class ModelManager:
             return {v: VersionState(st.state, None, st.error) for v, st in self._versions[name].items()}
 
     def available(self) -> dict[str, list[int]]:
+        """Per served model, its versions that can answer (a model being removed is not listed)."""
         with self._lock:
             return {
-                n: sorted(v for v, st in vs.items() if st.state == ModelState.AVAILABLE)
-                for n, vs in self._versions.items()
+                n: sorted(v for v, st in self._versions[n].items() if st.state == ModelState.AVAILABLE)
+                for n in self.sources
             }
 
     # ---- polling ------------------------------------------------------------------------
     def poll(self) -> None:
         """Load what the policies want from disk, then unload what they no longer want."""
-        for source in self.sources.values():
+        with self._polling:
+            self._poll()
+
+    def reconfigure(self, sources: list[ModelSource]) -> None:
+        """A re-read model config: models added load, models removed unload, version policies and
+        labels change, all while the rest keeps serving. A label is moved only once the version it
+        names is available; if one is not, every label stays as it was and ValueError says why
+        (TF Serving also refuses labels for versions that are not loaded)."""
+        with self._polling:
+            new = {s.name: s for s in sources}
+            with self._lock:
+                old = self.sources
+                removed = [name for name in old if name not in new]
+                # policies first, with the labels that are known to work
+                self.sources = {
+                    name: replace(s, labels=old[name].labels if name in old else {}) for name, s in new.items()
+                }
+                for name in new:
+                    self._versions.setdefault(name, {})
+            self._on_change()
+            for name in removed:
+                for v in [v for v, st in self._versions[name].items() if st.state == ModelState.AVAILABLE]:
+                    self._unload_version(name, v)
+                with self._lock:
+                    del self._versions[name]
+                    self._warned.pop(name, None)
+            self._poll()
+            with self._lock:
+                missing = [
+                    f"{name} label {label!r} -> version {version}"
+                    for name, s in new.items()
+                    for label, version in s.labels.items()
+                    if getattr(self._versions[name].get(version), "state", None) != ModelState.AVAILABLE
+                ]
+                if not missing:
+                    self.sources = new
+            self._on_change()
+            if missing:
+                raise ValueError(f"labels kept as they were: not available: {', '.join(missing)}")
+
+    def _poll(self) -> None:
+        for source in list(self.sources.values()):
             scan = scan_versions(source.base_path)
             self._warn_once(source, scan)
             on_disk = scan.paths

@@ -1,12 +1,71 @@
-"""Prometheus metrics of one server (its own registry, so several servers can share a process)."""
+"""Prometheus metrics of one server (its own registry, so several servers can share a process):
+facegan's own series, and TF Serving's request series under TF Serving's names and labels."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# TF Serving's request_latency buckets, in microseconds: monitoring::Buckets::Exponential(10, 1.8, 33)
+# (10, 18, 32.4, ... ~1.3e9 = 20 minutes), then +Inf.
+TFS_LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
+
+
+class TfServingMetrics:
+    """`:tensorflow:serving:request_count` {model_name, status} and `:tensorflow:serving:request_latency`
+    {model_name, API, entrypoint} (a histogram in microseconds), recorded where TF Serving records
+    them (every Predict; the latency of successful ones) and written as TF Serving's exporter writes
+    them. Its own text writer because prometheus_client renames every counter to NAME_total, and
+    dashboards written for TF Serving query the bare name."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+        self._latency: dict[tuple[str, str, str], list] = {}  # [bucket counts..., sum]
+
+    def record(self, model: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
+        with self._lock:
+            self._counts[(model, status)] = self._counts.get((model, status), 0) + 1
+            if status != "OK":
+                return
+            micros = seconds * 1e6
+            cell = self._latency.setdefault((model, api, entrypoint), [0] * (len(TFS_LATENCY_BUCKETS_US) + 1) + [0.0])
+            bucket = next((i for i, limit in enumerate(TFS_LATENCY_BUCKETS_US) if micros < limit), -2)
+            cell[bucket] += 1
+            cell[-1] += micros
+
+    def forget_model(self, model: str) -> None:
+        with self._lock:
+            for key in [k for k in self._counts if k[0] == model]:
+                del self._counts[key]
+            for key in [k for k in self._latency if k[0] == model]:
+                del self._latency[key]
+
+    def exposition(self) -> str:
+        lines = ["# TYPE :tensorflow:serving:request_count counter"]
+        with self._lock:
+            counts = sorted(self._counts.items())
+            latency = sorted((k, list(v)) for k, v in self._latency.items())
+        for (model, status), n in counts:
+            lines.append(f':tensorflow:serving:request_count{{model_name="{_label(model)}",status="{status}"}} {n}')
+        lines.append("# TYPE :tensorflow:serving:request_latency histogram")
+        for (model, api, entrypoint), cell in latency:
+            labels = f'model_name="{_label(model)}",API="{api}",entrypoint="{entrypoint}"'
+            total = 0
+            for i, count in enumerate(cell[:-1]):
+                total += count
+                le = f"{TFS_LATENCY_BUCKETS_US[i]:.6g}" if i < len(TFS_LATENCY_BUCKETS_US) else "+Inf"
+                lines.append(f':tensorflow:serving:request_latency_bucket{{{labels},le="{le}"}} {total}')
+            lines.append(f":tensorflow:serving:request_latency_sum{{{labels}}} {cell[-1]:.6g}")
+            lines.append(f":tensorflow:serving:request_latency_count{{{labels}}} {total}")
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class ServerMetrics:
@@ -38,7 +97,12 @@ class ServerMetrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.tf_serving = TfServingMetrics()
         self._http = None
+
+    def page(self) -> bytes:
+        """Prometheus text: TF Serving's series, then facegan's own."""
+        return self.tf_serving.exposition().encode() + generate_latest(self.registry)
 
     def set_available(self, available: dict[str, list[int]]) -> None:
         self.versions.clear()

@@ -134,10 +134,11 @@ class Predictor:
         self.max_batch = max_batch
 
     @contextlib.contextmanager
-    def call(self, method: str, model: str) -> Iterator[None]:
+    def call(self, method: str, model: str, entrypoint: str = "GRPC") -> Iterator[None]:
         """Count, time and log one call; ServingError passes through for the door to answer,
         anything else becomes INTERNAL. Metric labels and log lines name a model only when the
-        server serves it, so clients that invent names cannot grow /metrics or the log."""
+        server serves it, so clients that invent names cannot grow /metrics or the log.
+        Predict calls also count in TF Serving's series (entrypoint "GRPC" or "REST", as it labels them)."""
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         label = model if model in self.manager.sources else OTHER_MODEL
@@ -152,8 +153,11 @@ class Predictor:
             log.exception("%s %s failed", method, shorten(model))
             raise ServingError(code, shorten(f"{type(e).__name__}: {e}", 300)) from None
         finally:
+            seconds = time.perf_counter() - start
             self.metrics.requests.labels(method, label, code.name).inc()
-            self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(method, label).observe(seconds)
+            if method == "Predict":
+                self.metrics.tf_serving.record(label, code.name, method, entrypoint, seconds)
 
     def predict(
         self,

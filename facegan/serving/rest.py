@@ -164,11 +164,21 @@ def json_outputs(outputs: dict[str, np.ndarray], row: bool) -> dict:
 class RestApp:
     """The WSGI application."""
 
-    def __init__(self, predictor: Predictor, max_body_bytes: int = MAX_BODY_BYTES):
+    def __init__(
+        self,
+        predictor: Predictor,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        metrics_path: str | None = None,
+        metrics_page: Callable[[], bytes] | None = None,
+    ):
         self.predictor = predictor
         self.max_body_bytes = max_body_bytes
+        self.metrics_path = metrics_path  # --monitoring_config_file's prometheus path; None: not served
+        self.metrics_page = metrics_page
 
     def __call__(self, environ, start_response):
+        if self.metrics_path is not None and environ.get("PATH_INFO") == self.metrics_path:
+            return self._metrics(environ, start_response)
         try:
             status, payload = self.route(environ)
         except HttpError as e:
@@ -176,6 +186,18 @@ class RestApp:
         body = json.dumps(payload).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(f"{status} {REASONS.get(status, '')}", headers)
+        return [body]
+
+    def _metrics(self, environ, start_response):
+        """Prometheus text, as TF Serving serves it at its monitoring path."""
+        if environ["REQUEST_METHOD"] != "GET":
+            body = json.dumps({"error": "use GET for metrics"}).encode()
+            start_response(
+                "405 Method Not Allowed", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        body = self.metrics_page()
+        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))])
         return [body]
 
     def route(self, environ) -> tuple[int, dict]:
@@ -225,7 +247,7 @@ class RestApp:
 
     def _answer(self, method: str, model: str, work: Callable[[], dict]) -> dict:
         try:
-            with self.predictor.call(method, model):
+            with self.predictor.call(method, model, entrypoint="REST"):
                 return work()
         except ServingError as e:
             raise HttpError(HTTP_STATUS.get(e.code, 500), e.message) from None
@@ -265,10 +287,18 @@ def _proto_json(message) -> dict:
 class RestServer:
     """waitress serving RestApp on host:port in a background thread."""
 
-    def __init__(self, predictor: Predictor, host: str, port: int, threads: int = 8):
+    def __init__(
+        self,
+        predictor: Predictor,
+        host: str,
+        port: int,
+        threads: int = 8,
+        metrics_path: str | None = None,
+        metrics_page: Callable[[], bytes] | None = None,
+    ):
         from waitress.server import create_server
 
-        self.app = RestApp(predictor)
+        self.app = RestApp(predictor, metrics_path=metrics_path, metrics_page=metrics_page)
         self._server = create_server(
             self.app,
             host=host,

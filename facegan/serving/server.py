@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT, GRPC_OPTIONS, PREDICTION_SERVICE
 from facegan.errors import UsageError
 from facegan.serving.batching import BatchingOptions
+from facegan.serving.config_files import TlsConfig
 from facegan.serving.manager import LoadRetries, ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
@@ -50,6 +51,10 @@ class ServerOptions:
     rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
     load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
     workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
+    tls: TlsConfig | None = None  # --ssl-config-file: key, certificate, client CA, mutual TLS
+    metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
+    config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
+    config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
 
 
 class Server:
@@ -78,6 +83,12 @@ class Server:
             check_tls_files(options.ssl_cert, options.ssl_key)
             pair = (Path(options.ssl_key).read_bytes(), Path(options.ssl_cert).read_bytes())
             credentials = grpc.ssl_server_credentials([pair])
+        if options.tls is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(options.tls.server_key, options.tls.server_cert)],
+                root_certificates=options.tls.custom_ca,
+                require_client_auth=options.tls.client_verify,
+            )
         try:
             self.port = (
                 self._grpc.add_secure_port(address, credentials)
@@ -93,13 +104,53 @@ class Server:
         self.rest_port = None
         if options.rest_port is not None:
             try:
-                self._rest = RestServer(self.predictor, options.host, options.rest_port)
+                self._rest = RestServer(
+                    self.predictor,
+                    options.host,
+                    options.rest_port,
+                    metrics_path=options.metrics_path,
+                    metrics_page=self.metrics.page,
+                )
             except OSError as e:
                 self._grpc.stop(0)
                 raise UsageError(
                     f"cannot listen on {options.host}:{options.rest_port} for REST ({e.strerror})"
                 ) from None
             self.rest_port = self._rest.port
+        self._config_text = Path(options.config_file).read_bytes() if options.config_file else b""
+        self._stop_config = threading.Event()
+        self._config_thread = None
+
+    def _watch_config(self) -> None:
+        """Re-read --model-config-file as TF Serving's --model_config_file_poll_wait_seconds does.
+        A file that fails to parse or names a missing base path is logged; the running config stays."""
+        from facegan.serving.model_config import sources_from_config_file
+
+        path = self.options.config_file
+        while not self._stop_config.wait(self.options.config_poll_s):
+            try:
+                text = Path(path).read_bytes()
+            except OSError as e:
+                log.error("model config file %s: %s; keeping the running config", path, e.strerror)
+                continue
+            if text == self._config_text:
+                continue
+            self._config_text = text
+            try:
+                sources = sources_from_config_file(path)
+                check_sources(sources)
+            except UsageError as e:
+                log.error("%s; keeping the running config", e)
+                continue
+            removed = [name for name in self.manager.sources if name not in {s.name for s in sources}]
+            try:
+                self.manager.reconfigure(sources)
+            except ValueError as e:
+                log.error("model config file %s: %s", path, e)
+            else:
+                log.info("model config file %s: now serving %s", path, ", ".join(s.name for s in sources))
+            for name in removed:
+                self.metrics.tf_serving.forget_model(name)
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
         batch_size = self.metrics.batch_size.labels(name, str(version))
@@ -139,12 +190,23 @@ class Server:
         if self._rest is not None:
             self._rest.start()
         self.manager.start_polling(self.options.poll_wait_s)
+        if self.options.config_file and self.options.config_poll_s > 0:
+            self._config_thread = threading.Thread(target=self._watch_config, name="facegan-config", daemon=True)
+            self._config_thread.start()
+        if self.options.batching is not None and self.options.batching.ignored:
+            log.warning(
+                "batching parameters that facegan parses but does not act on: %s",
+                ", ".join(self.options.batching.ignored),
+            )
         if self.options.monitoring_port is not None:
             self.monitoring_port = self.metrics.serve_http(self.options.monitoring_port, self.options.host)
         return self
 
     def stop(self, grace_s: float = 30.0) -> None:
         self.health.enter_graceful_shutdown()
+        self._stop_config.set()
+        if self._config_thread is not None:
+            self._config_thread.join()
         if self._rest is not None:
             self._rest.stop()
         self._grpc.stop(grace_s).wait()
@@ -158,11 +220,17 @@ def serve(sources: list[ModelSource], options: ServerOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server = Server(sources, options).start()
-    scheme = "TLS" if options.ssl_cert else "insecure"
+    scheme = "insecure"
+    if options.ssl_cert:
+        scheme = "TLS"
+    if options.tls is not None:
+        scheme = "mutual TLS" if options.tls.client_verify else "TLS"
     models = ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
     parts = [f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models {models}"]
     if server.rest_port is not None:
         parts.append(f"REST on {options.host}:{server.rest_port}")
+    if options.metrics_path:
+        parts.append(f"metrics on :{server.rest_port}{options.metrics_path}")
     if server.monitoring_port:
         parts.append(f"metrics on :{server.monitoring_port}/metrics")
     print("; ".join(parts), flush=True)

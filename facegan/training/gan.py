@@ -93,7 +93,14 @@ class FaceGAN(keras.Model):
 
         for name, value in step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads).items():
             self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        logs = {name: t.result() for name, t in self.trackers.items()}
+        strategy = tf.distribute.get_strategy()
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if multi_worker and strategy.extended._in_multi_worker_mode():
+            # Keras 3's fit() averages each log across workers along axis 0, which a scalar lacks
+            # ("Invalid reduction dimension 0 for input with 0 dimensions", tensorflow#72388).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def compute_losses(self, real, z):
         """The forward half of the step: (g_loss, d_loss, real_logits, fake_logits) for a batch and its z."""

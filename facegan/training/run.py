@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 from facegan import fileio
 from facegan.config import Config
 from facegan.errors import CheckpointError, ConfigError
-from facegan.training import checkpoints
+from facegan.training import checkpoints, cluster
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
 
@@ -218,12 +220,43 @@ def train(
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
     verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
+    task = this_task(cfg if cfg is not None else load_run_config(resume))
+    if task.workers > 1 and resume is None and run_dir is None:
+        raise ConfigError("training on several hosts needs --run-dir: the one run folder every worker shares")
+    scratch = None
+    if not task.chief:  # the chief alone writes the shared run folder; this worker writes here
+        scratch = Path(tempfile.mkdtemp(prefix=f"facegan-{task.kind}{task.index}-"))
+        shared = resume or run_dir
+        print(f"{task.kind} {task.index} of {task.workers}: the chief writes {shared}; this one only {scratch}")
+    try:
+        if resume is None and scratch is not None:
+            run = open_run(cfg, runs_root, scratch, None, epochs, from_checkpoint)
+        else:
+            run = open_run(cfg, runs_root, run_dir, resume, epochs, from_checkpoint)
+        _train(run, resume is not None and scratch is None, verbose, writes_to=scratch or run.run_dir)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return Path(run_dir) if scratch is not None and resume is None else run.run_dir
+
+
+def this_task(cfg: Config) -> cluster.Task:
+    """Where this process stands in a multi-host job (a single-process task otherwise)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return cluster.initialize_jax() or cluster.Task("process", 0, True, 1)
+    if cfg.train.strategy == "multiworker":
+        return cluster.tf_task()
+    return cluster.Task("worker", 0, True, 1)
+
+
+def _train(run: OpenedRun, resumed: bool, verbose, writes_to: Path) -> None:
     import keras
 
     from facegan.data.pipeline import make_dataset, numpy_batches
     from facegan.training import callbacks as cb
 
-    run = open_run(cfg, runs_root, run_dir, resume, epochs, from_checkpoint)
     cfg = run.cfg
     t = cfg.train
     jax_backend = keras.backend.backend() == "jax"
@@ -233,15 +266,15 @@ def train(
         with scope(strategy):  # variables are created (and restored) per replica / sharded
             gan = build_gan(cfg)
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
-        if resume is not None:
+        if resumed:
             _drop_metrics_after(run.run_dir / "metrics.jsonl", first_epoch)
         if first_epoch >= t.epochs:
             print(f"{run.run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
-            return run.run_dir
+            return
         data = numpy_batches if jax_backend else make_dataset
         batches, steps = data(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
         ctx = cb.RunContext(
-            run_dir=run.run_dir,
+            run_dir=writes_to,
             epochs=t.epochs,
             steps_per_epoch=steps,
             batch_size=t.batch_size,
@@ -287,7 +320,6 @@ def train(
                 verbose=0,
                 shuffle=False,
             )
-    return run.run_dir
 
 
 def _placement(strategy):
