@@ -3,6 +3,7 @@
 #   docker build --target serving -t facegan-serving .   official TensorFlow Serving + models/facegan
 #   docker build --target demo    -t facegan-demo .      the Gradio demo (gRPC client only, no TensorFlow)
 #   docker build --target trainer -t facegan-trainer .   TensorFlow with CUDA: facegan train / export
+#   docker build --target trainer-jax -t facegan-trainer-jax .   the same with JAX (KERAS_BACKEND=jax)
 # docker-compose.yml runs serving + demo together.
 ARG TF_SERVING_VERSION=2.21.0
 ARG TF_VERSION=2.21.0
@@ -47,3 +48,8 @@ COPY facegan /src/facegan
 RUN pip install --no-cache-dir /src
 ENTRYPOINT ["facegan"]
 CMD ["train", "--help"]
+
+# ---- trainer-jax: the trainer plus JAX with CUDA, for KERAS_BACKEND=jax (deploy/k8s/training/jax-job.yaml) ----
+FROM trainer AS trainer-jax
+RUN pip install --no-cache-dir "jax[cuda12]>=0.4.30"
+ENV KERAS_BACKEND=jax

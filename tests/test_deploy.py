@@ -30,7 +30,8 @@ def dockerfile_stages():
             args[name] = default
         elif keyword == "FROM":
             image, _, target = rest.partition(" AS ")
-            current = stages[target.strip()] = {"from": image.strip(), "instructions": []}
+            image = stages[image.strip()]["from"] if image.strip() in stages else image.strip()  # FROM an earlier stage
+            current = stages[target.strip()] = {"from": image, "instructions": []}
         else:
             current["instructions"].append((keyword, rest))
     return stages
@@ -55,9 +56,9 @@ def dockerignored(path: str) -> bool:
     return any(fnmatch.fnmatch(path, p) or path.split("/")[0] == p for p in patterns)
 
 
-def test_three_targets():
+def test_four_targets():
     stages = dockerfile_stages()
-    assert set(stages) == {"serving", "demo", "trainer"}
+    assert set(stages) == {"serving", "demo", "trainer", "trainer-jax"}
     assert stages["serving"]["from"].startswith("tensorflow/serving:")
     assert stages["trainer"]["from"].startswith("tensorflow/tensorflow:") and stages["trainer"]["from"].endswith("-gpu")
 
