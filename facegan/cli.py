@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from facegan.client.errors import ServingError
-from facegan.commands import demo, evaluate, export, generate, prepare, sample, serve, status, train
+from facegan.commands import demo, evaluate, export, generate, prepare, project, sample, serve, status, train
 from facegan.errors import NonFiniteLossError, UsageError
 
 EXIT_USAGE = 2  # bad arguments or data: one line on stderr, no traceback
@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": evaluate,
     "serve": serve,
     "generate": generate,
+    "project": project,
     "status": status,
     "demo": demo,
 }

@@ -1,6 +1,8 @@
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,21 @@ def tiny_config(epochs: int = 2, **train):
     return PRESETS["lfw32"].override(
         train={"epochs": epochs, "batch_size": 16, **train}, preview={"rows": 2, "cols": 3, "margin": 2}
     )
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30):
+    """Poll `predicate` every 50 ms until it holds; fail the test after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
 
 
 def run_cli(*args, timeout=300, **kwargs):

@@ -5,21 +5,14 @@ start and every restart."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, free_port, run_cli
 
 from facegan.errors import ConfigError
 from facegan.training.cluster import jax_task, tf_task
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_tf_config_names_the_chief():

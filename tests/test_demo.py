@@ -1,25 +1,18 @@
 """`facegan demo` end to end: gradio_client and a real browser against a real `facegan serve`."""
 
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_server
+from conftest import free_port, start_server
 from PIL import Image
 
 from facegan.client import FaceClient
 from facegan.images import load_png
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Stack:
@@ -236,13 +229,17 @@ def test_non_numeric_input_and_the_seed_range_name_the_field(client, api, args, 
     assert words in str(e.value) and "upstream" not in str(e.value)
 
 
-def test_uploads_are_refused(stack):
-    """The app has no file input: an upload just over the cap gets 413, and a 20 MB one is cut off
-    (413 or a reset connection) with nothing stored."""
+def test_uploads_are_capped(stack):
+    """The one upload is Find a face's photo: a photo-sized file is taken, one just over the cap
+    gets 413, and a 20 MB one is cut off (413 or a reset connection) with nothing stored."""
     import urllib.error
     import urllib.request
 
     from gradio.utils import get_upload_folder
+
+    from facegan.demo.app import MAX_UPLOAD
+
+    cap = int(MAX_UPLOAD.removesuffix("mb")) * 1024 * 1024
 
     def upload(size):
         body = b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.bin"\r\n\r\n'
@@ -252,11 +249,12 @@ def test_uploads_are_refused(stack):
         return urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=60)
 
     def big_files():
-        return sorted(p for p in Path(get_upload_folder()).rglob("*") if p.is_file() and p.stat().st_size > 1024)
+        return sorted(p for p in Path(get_upload_folder()).rglob("*") if p.is_file() and p.stat().st_size > cap)
 
+    assert upload(64 * 1024).status == 200
     before = big_files()
     with pytest.raises(urllib.error.HTTPError) as e:
-        upload(64 * 1024)
+        upload(cap + 1024)
     assert e.value.code == 413
     with pytest.raises(urllib.error.URLError) as e:  # HTTPError is a URLError too
         upload(20_000_000)

@@ -51,7 +51,7 @@ def test_layout_card_warmup_and_config(exported):
         for r in tf.data.TFRecordDataset(str(v1 / "assets.extra" / "tf_serving_warmup_requests"))
     ]
     signatures = sorted(log.predict_log.request.model_spec.signature_name for log in logs)
-    assert signatures == ["from_seed", "from_seed_png", "serving_default"]
+    assert signatures == ["from_seed", "from_seed_png", "project_steps", "serving_default"]
 
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
@@ -114,6 +114,12 @@ def test_cpp_loader_like_tf_serving(exported, reference_generator):
         )
         png = meta.signature_def["from_seed_png"]
         pngs = sess.run(png.outputs["image_bytes"].name, {png.inputs["seed"].name: np.array([11, 12, 13], np.int64)})
+        # the projection's While loop of Adam steps runs in the C++ runtime too, with the same answer
+        project = meta.signature_def["project_steps"]
+        feed = {project.inputs["image"].name: seeded[:1], project.inputs["steps"].name: np.int32(5)}
+        projected_z = sess.run(project.outputs["z"].name, feed)
+    eager = tf.saved_model.load(path).signatures["project_steps"](image=tf.constant(seeded[:1]), steps=tf.constant(5))
+    np.testing.assert_allclose(projected_z, eager["z"].numpy(), rtol=1e-4, atol=1e-5)
     from PIL import Image
 
     decoded = np.stack([np.asarray(Image.open(io.BytesIO(p))) for p in pngs])

@@ -7,13 +7,12 @@ import logging
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, start_server
+from conftest import ROOT, run_cli, start_server, wait_for
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from facegan.client import FaceClient
@@ -25,13 +24,6 @@ from facegan.serving.model_config import sources_from_config_file
 
 CONFIG = ROOT / "deploy" / "k8s" / "config"
 K8S_BASE_PATH = 'base_path: "/models/facegan"'  # where the Deployment mounts the model store
-
-
-def wait_for(predicate, timeout=30):
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def models_config(base_path, versions=(1,), labels=None) -> str:

@@ -12,20 +12,13 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, start_server
+from conftest import ROOT, run_cli, start_server, wait_for
 
 from facegan.client import FaceClient
 from facegan.client.errors import ServingError
 from facegan.serving.batching import BatchingOptions
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate, timeout=30):
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.05)
 
 
 def add_version(model_dir, version):

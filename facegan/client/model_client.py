@@ -20,6 +20,13 @@ class VersionStatus:
     error: str  # why a version ended, if it failed
 
 
+@dataclass(frozen=True)
+class Projection:
+    z: np.ndarray  # float32 [latent_dim]: the latent vector found
+    image: np.ndarray  # uint8 [H, W, 3]: the face the model makes from it
+    loss: float  # mean squared pixel error against the target, pixels in [0, 1]
+
+
 class ModelClient:
     """One model at one address. `version` or `label` pins requests; otherwise the server's latest.
 
@@ -84,6 +91,22 @@ class ModelClient:
         """Faces and their z for integer seeds (the from_seed signature: the same z as `facegan sample`)."""
         out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
         return np.asarray(out["images"], np.uint8), np.asarray(out["z"], np.float32)
+
+    def project(self, image, steps: int | None = None) -> Projection:
+        """The closest face the model makes to `image` (uint8 [H, W, 3] at the model's resolution):
+        the `project` signature (its default step count), or `project_steps` with `steps`."""
+        image = np.asarray(image, np.uint8)
+        if image.ndim == 3:
+            image = image[None]
+        if steps is None:
+            out = self.predict("project", {"image": image})
+        else:
+            out = self.predict("project_steps", {"image": image, "steps": np.asarray(steps, np.int32)})
+        return Projection(
+            z=np.asarray(out["z"], np.float32)[0],
+            image=np.asarray(out["images"], np.uint8)[0],
+            loss=float(np.asarray(out["loss"]).reshape(-1)[0]),
+        )
 
     def wait_until_available(self, timeout: float = 60.0) -> list[VersionStatus]:
         """Poll the model's status until a version is AVAILABLE (works with TF Serving too)."""

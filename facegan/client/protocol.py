@@ -35,6 +35,8 @@ DEFAULT_SERVER = f"localhost:{DEFAULT_PORT}"
 # Rows one Predict may ask for: `facegan serve`'s default --max-batch, and the chunk size of
 # `facegan generate` (TF Serving itself has no such cap).
 DEFAULT_MAX_BATCH = 64
+PROJECT_STEPS = 200  # the `project` signature's optimisation steps
+PROJECT_MAX_STEPS = 500  # `project_steps` accepts 1..this (~5 s of one core's work at 32 px)
 # DEFAULT_MAX_BATCH faces at 128 px sent as typed int_val fields (up to 2 bytes per value) stay well below this.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [

@@ -95,7 +95,7 @@ CHUNK = 64  # images per task
 BATCH_SIDES = 4  # squares at most this many times the target side are resized together
 
 
-def _load_chunk(read: Callable[[str], bytes], names: list[str], res: int) -> tuple[np.ndarray, list[str]]:
+def load_chunk(read: Callable[[str], bytes], names: list[str], res: int) -> tuple[np.ndarray, list[str]]:
     """Decode a chunk of names -> (uint8 faces [n, res, res, 3], the names that could not be read)."""
     squares, skipped = [], []
     for name in names:
@@ -140,7 +140,7 @@ def prepare(
         stack.callback(pool.shutdown, cancel_futures=True)  # on an error or Ctrl-C, drop queued chunks
         bar = stack.enter_context(tqdm(total=len(names), desc=f"prepare {res}px", unit="img", disable=not progress))
         chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
-        results = pool.map(lambda part: _load_chunk(read, part, res), chunks)
+        results = pool.map(lambda part: load_chunk(read, part, res), chunks)
 
         def faces():  # in order, so the cache follows the sorted names
             for decoded, bad in results:

@@ -18,6 +18,7 @@ import numpy as np
 from gradio.utils import get_upload_folder
 
 from facegan import images
+from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_STEPS
 from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource, whole_number
 from facegan.seeds import MAX_SEED
 
@@ -31,11 +32,12 @@ CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-renderin
 
 # Disk: every answer's images are files in Gradio's cache; files older than CACHE_AGE_S are
 # deleted every CACHE_SWEEP_S, and facegan's own downloads (grid PNG, GIF) keep the newest
-# KEEP_DOWNLOADS. The app has no file input: uploads are capped at MAX_UPLOAD.
+# KEEP_DOWNLOADS. The one file input is Find a face's photo: uploads are capped at MAX_UPLOAD
+# (Gradio refuses larger ones before they reach the app) and swept like everything else.
 CACHE_SWEEP_S = 60
 CACHE_AGE_S = 600
 KEEP_DOWNLOADS = 64
-MAX_UPLOAD = "1kb"
+MAX_UPLOAD = "8mb"
 
 
 DOWNLOAD_PREFIX = "facegan-"  # the grid PNGs and GIFs this app writes, and Gradio's copies of them
@@ -180,17 +182,38 @@ def build_app(
         return _gallery(faces), save("faces", faces), _status(faces, source, started)
 
     @_handler
-    def interpolate(seed_a, seed_b, steps, version):
+    def interpolate(seed_a, seed_b, steps, version, from_found=False, found=None):
         started = time.perf_counter()
-        faces = source.interpolate(seed_a, seed_b, steps, pinned_version(version))
+        z_from = found if from_found else None
+        if from_found and found is None:
+            raise DemoError("no face found yet: project a photo under Find a face first")
+        faces = source.interpolate(seed_a, seed_b, steps, pinned_version(version), z_from=z_from)
         strip = images.grid(images.enlarge(faces.images, _display_scale(faces)), 1, len(faces.images), margin=2)
         return strip, save("interpolation", faces, ".gif"), _status(faces, source, started)
 
     @_handler
-    def explore(seed, dim, lo, hi, steps, version):
+    def explore(seed, dim, lo, hi, steps, version, from_found=False, found=None):
         started = time.perf_counter()
-        faces = source.explore(seed, dim, lo, hi, steps, pinned_version(version))
+        if from_found and found is None:
+            raise DemoError("no face found yet: project a photo under Find a face first")
+        faces = source.explore(seed, dim, lo, hi, steps, pinned_version(version), z_base=found if from_found else None)
         return _gallery(faces), _status(faces, source, started)
+
+    @_handler
+    def project(photo, steps, version):
+        started = time.perf_counter()
+        target, result, answered = source.project(photo, steps, pinned_version(version))
+        scale = max(1, 256 // target.shape[0])
+        text = (
+            f"pixel MSE **{result.loss:.5f}** (pixels in [0, 1]) after {int(steps)} steps, model version {answered}, "
+            f"in {time.perf_counter() - started:.2f} s. *Use this z* sends the face to Interpolate and Explore z."
+        )
+        return images.enlarge(target[None], scale)[0], images.enlarge(result.image[None], scale)[0], text, result.z
+
+    def use_found(found):
+        if found is None:
+            raise gr.Error("no face found yet: project a photo first", print_exception=False)
+        return True, True, gr.Tabs(selected="interpolate")
 
     def model_info():
         """The Model tab; a failure is shown in the panel itself (it also runs when the page loads)."""
@@ -217,51 +240,88 @@ def build_app(
     CacheSweeper(Path(get_upload_folder()), *cache)  # for the life of the process, like the app
     with gr.Blocks(title="facegan") as app:
         gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving gRPC server.")
-        with gr.Tab("Generate"):
-            with gr.Row():
-                seed = number_input(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
-                dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
-                count = slider_input(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
-                truncation = slider_input(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
-            go = gr.Button("Generate", variant="primary", elem_id="generate")
-            status = gr.Markdown(elem_id="status")
-            gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
-            grid_file = gr.File(label="grid as PNG")
-        with gr.Tab("Interpolate"):
-            with gr.Row():
-                seed_a = number_input(value=0, label="from seed")
-                seed_b = number_input(value=1, label="to seed")
-                steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
-            go_interp = gr.Button("Interpolate", variant="primary")
-            interp_status = gr.Markdown()
-            strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
-            gif = gr.Image(label="as a GIF", type="filepath", elem_id="gif")
-        with gr.Tab("Explore z"):
-            gr.Markdown("Change one number of the seed vector and watch what it controls (the lecture's experiment).")
-            with gr.Row():
-                ex_seed = number_input(value=0, label="seed")
-                dim = number_input(value=0, label="dimension (0 … latent_dim − 1)")
-                lo = number_input(value=-3.0, label="from")
-                hi = number_input(value=3.0, label="to")
-                ex_steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
-            go_explore = gr.Button("Explore", variant="primary")
-            ex_status = gr.Markdown()
-            ex_gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
-        with gr.Tab("Model"):
-            info = gr.Markdown()
-            version = gr.Dropdown([LATEST], value=LATEST, label="pin requests to version", allow_custom_value=False)
-            refresh = gr.Button("Refresh")
+        found = gr.State(None)  # the z of the last projected photo (this browser session's)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                with gr.Row():
+                    seed = number_input(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
+                    dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
+                    count = slider_input(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
+                    truncation = slider_input(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
+                go = gr.Button("Generate", variant="primary", elem_id="generate")
+                status = gr.Markdown(elem_id="status")
+                gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
+                grid_file = gr.File(label="grid as PNG")
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    seed_a = number_input(value=0, label="from seed")
+                    interp_found = gr.Checkbox(False, label="from the found face instead", elem_id="interp-found")
+                    seed_b = number_input(value=1, label="to seed")
+                    steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
+                go_interp = gr.Button("Interpolate", variant="primary")
+                interp_status = gr.Markdown()
+                strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
+                gif = gr.Image(label="as a GIF", type="filepath", elem_id="gif")
+            with gr.Tab("Explore z", id="explore"):
+                gr.Markdown(
+                    "Change one number of the seed vector and watch what it controls (the lecture's experiment)."
+                )
+                with gr.Row():
+                    ex_seed = number_input(value=0, label="seed")
+                    ex_found = gr.Checkbox(False, label="the found face's z instead", elem_id="explore-found")
+                    dim = number_input(value=0, label="dimension (0 … latent_dim − 1)")
+                    lo = number_input(value=-3.0, label="from")
+                    hi = number_input(value=3.0, label="to")
+                    ex_steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
+                go_explore = gr.Button("Explore", variant="primary")
+                ex_status = gr.Markdown()
+                ex_gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
+            with gr.Tab("Find a face", id="find"):
+                gr.Markdown(
+                    "Upload a photo of a face: its centre square, at the model's resolution, is what the model looks "
+                    "for. The server runs gradient descent on z (the `project` signature) and sends back the closest "
+                    f"face it can make and its z. JPEG, PNG or WebP, up to {MAX_UPLOAD}; a few seconds."
+                )
+                with gr.Row():
+                    photo = gr.File(label="photo", file_types=["image"], type="filepath", elem_id="photo")
+                    project_steps = slider_input(
+                        1, PROJECT_MAX_STEPS, value=PROJECT_STEPS, step=1, label="optimisation steps"
+                    )
+                go_project = gr.Button("Find the closest face", variant="primary", elem_id="project")
+                project_status = gr.Markdown(elem_id="project-status")
+                with gr.Row():
+                    target_image = gr.Image(label="what the model sees", format="png", elem_id="target")
+                    found_image = gr.Image(label="the closest face it makes", format="png", elem_id="found")
+                use_z = gr.Button("Use this z in Interpolate and Explore z", elem_id="use-z")
+            with gr.Tab("Model", id="model"):
+                info = gr.Markdown()
+                version = gr.Dropdown([LATEST], value=LATEST, label="pin requests to version", allow_custom_value=False)
+                refresh = gr.Button("Refresh")
 
         go.click(generate, [seed, count, truncation, version], [gallery, grid_file, status], api_name="generate")
         dice.click(random_seed, None, seed, api_name="random_seed").then(
             generate, [seed, count, truncation, version], [gallery, grid_file, status], api_visibility="private"
         )
         go_interp.click(
-            interpolate, [seed_a, seed_b, steps, version], [strip, gif, interp_status], api_name="interpolate"
+            interpolate,
+            [seed_a, seed_b, steps, version, interp_found, found],
+            [strip, gif, interp_status],
+            api_name="interpolate",
         )
         go_explore.click(
-            explore, [ex_seed, dim, lo, hi, ex_steps, version], [ex_gallery, ex_status], api_name="explore"
+            explore,
+            [ex_seed, dim, lo, hi, ex_steps, version, ex_found, found],
+            [ex_gallery, ex_status],
+            api_name="explore",
         )
+        go_project.click(
+            project,
+            [photo, project_steps, version],
+            [target_image, found_image, project_status, found],
+            api_name="project",
+            concurrency_limit=1,  # one projection at a time from this page: each is seconds of server work
+        )
+        use_z.click(use_found, found, [interp_found, ex_found, tabs], api_visibility="private")
         refresh.click(model_info, None, [info, version], api_name="model_info")
         app.load(model_info, None, [info, version], api_visibility="private")
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import numpy as np
 
 from facegan.client import FaceClient, RestClient, connect
 from facegan.client.errors import ServingError
+from facegan.client.model_client import Projection
+from facegan.client.protocol import PROJECT_MAX_STEPS
+from facegan.data.photo import photo_face
+from facegan.errors import DataError
 from facegan.seeds import MAX_SEED
 
 MAX_FACES = 16
@@ -47,6 +52,14 @@ def number(value, name: str) -> float:
     if not np.isfinite(result):
         raise DemoError(f"{name} must be a finite number, got {value!r}")
     return result
+
+
+def latent(values, latent_dim: int) -> np.ndarray:
+    """A z the demo holds (a projected photo's), checked against the model's latent size."""
+    z = np.asarray(values, np.float32).reshape(-1)
+    if z.shape != (latent_dim,) or not np.isfinite(z).all():
+        raise DemoError(f"the found face's z has {z.size} numbers; this model takes {latent_dim}: project again")
+    return z
 
 
 def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -145,17 +158,40 @@ class FaceSource:
             images = self._ask(lambda: client.generate(psi * z))
         return Faces(images, [f"seed {s}" for s in seeds], self.answering_version(version))
 
-    def interpolate(self, seed_a, seed_b, steps, version=None) -> Faces:
+    def interpolate(self, seed_a, seed_b, steps, version=None, z_from=None) -> Faces:
+        """From seed_a's face (or the face of `z_from`, a projected photo's z) to seed_b's."""
         a = whole_number(seed_a, "first seed", 0, MAX_SEED)
         b = whole_number(seed_b, "second seed", 0, MAX_SEED)
         steps = whole_number(steps, "steps", 2, MAX_STEPS)
         client = self.client(version)
         _, z = self._ask(lambda: client.from_seeds([a, b]))
+        start = z[0] if z_from is None else latent(z_from, z.shape[1])
         t = np.linspace(0.0, 1.0, steps)
-        images = self._ask(lambda: client.generate(slerp(z[0], z[1], t)))
+        images = self._ask(lambda: client.generate(slerp(start, z[1], t)))
         return Faces(images, [f"t = {x:.2f}" for x in t], self.answering_version(version))
 
-    def explore(self, seed, dim, lo, hi, steps, version=None) -> Faces:
+    def project(self, photo_path, steps, version=None) -> tuple[np.ndarray, Projection, int]:
+        """(the photo as the model sees it, the projection, the version that answered)."""
+        if not photo_path:
+            raise DemoError("upload a photo first")
+        steps = whole_number(steps, "steps", 1, PROJECT_MAX_STEPS)
+        try:
+            data = Path(photo_path).read_bytes()
+        except OSError as e:
+            raise DemoError(f"the upload could not be read: {e.strerror}") from None
+        client = self.client(version)
+        signature = self._ask(client.metadata)["signatures"].get("project")
+        if signature is None:
+            raise DemoError("this model has no project signature: export it again with this facegan")
+        try:
+            target = photo_face(data, int(signature["inputs"]["image"][1][1]))
+        except DataError as e:
+            raise DemoError(f"That photo can't be used: {e}.") from None
+        result = self._ask(lambda: client.project(target, steps))
+        return target, result, self.answering_version(version)
+
+    def explore(self, seed, dim, lo, hi, steps, version=None, z_base=None) -> Faces:
+        """Sweep one number of seed's z (or of `z_base`, a projected photo's z)."""
         seed = whole_number(seed, "seed", 0, MAX_SEED)
         steps = whole_number(steps, "steps", 2, MAX_STEPS)
         lo = number(lo, "the range's start")
@@ -164,6 +200,8 @@ class FaceSource:
             raise DemoError(f"the range must satisfy -10 <= from < to <= 10, got {lo} .. {hi}")
         client = self.client(version)
         _, z = self._ask(lambda: client.from_seeds([seed]))
+        if z_base is not None:
+            z = latent(z_base, z.shape[1])[None]
         dim = whole_number(dim, "dimension", 0, z.shape[1] - 1)
         values = np.linspace(lo, hi, steps, dtype=np.float32)
         edited = np.repeat(z, steps, axis=0)

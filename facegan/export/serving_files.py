@@ -10,8 +10,9 @@ import numpy as np
 from facegan import fileio
 
 
-def write_warmup(path: Path, model_name: str, latent_dim: int) -> None:
-    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TFRecord)."""
+def write_warmup(path: Path, model_name: str, latent_dim: int, resolution: int) -> None:
+    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TFRecord); the
+    projection is warmed up through `project_steps` with one step (the same graph, in ~0.1 s)."""
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -19,6 +20,10 @@ def write_warmup(path: Path, model_name: str, latent_dim: int) -> None:
         "serving_default": {"z": tf.make_tensor_proto(np.zeros((1, latent_dim), np.float32))},
         "from_seed": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
         "from_seed_png": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
+        "project_steps": {
+            "image": tf.make_tensor_proto(np.zeros((1, resolution, resolution, 3), np.uint8)),
+            "steps": tf.make_tensor_proto(np.int32(1)),
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

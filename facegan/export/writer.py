@@ -25,12 +25,18 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
     import tensorflow as tf
 
     from facegan.data.embedded import EMBEDDED
+    from facegan.export.projection import DEFAULT_STEPS, MAX_STEPS
     from facegan.sampling import SEED_TO_Z_ALGORITHM
 
     metrics_path = run_dir / "metrics.jsonl"
     lines = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
     data_path = run_dir / "data.json"
     data = json.loads(data_path.read_text()) if data_path.is_file() else {}
+    projection_outputs = {
+        "z": ["float32", [1, cfg.model.latent_dim]],
+        "images": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]],
+        "loss": ["float32", [1]],
+    }
     return {
         "format": "facegan-model-card/1",
         "version": version,
@@ -52,6 +58,18 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
                 },
             },
             "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
+            "project": {
+                "inputs": {"image": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]]},
+                "outputs": projection_outputs,
+                "steps": DEFAULT_STEPS,
+            },
+            "project_steps": {
+                "inputs": {
+                    "image": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]],
+                    "steps": ["int32", [], f"1..{MAX_STEPS}"],
+                },
+                "outputs": projection_outputs,
+            },
         },
         "run": run_dir.name,
         "epochs_trained": ckpt_meta.get("epoch"),
@@ -118,7 +136,7 @@ def export(
         extra = staging / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / "facegan.json").write_text(json.dumps(model_card(cfg, run_dir, meta, version), indent=2) + "\n")
-        write_warmup(extra / "tf_serving_warmup_requests", name, cfg.model.latent_dim)
+        write_warmup(extra / "tf_serving_warmup_requests", name, cfg.model.latent_dim, cfg.model.resolution)
         os.rename(staging, final)  # fails rather than replace if `final` appeared meanwhile
     except (OSError, tf.errors.OpError) as e:  # a full disk, a file-size limit, a vanished folder
         shutil.rmtree(staging, ignore_errors=True)

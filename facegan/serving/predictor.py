@@ -101,13 +101,16 @@ def validate_inputs(signature: Signature, given: Mapping, max_batch: int) -> dic
             len(shape) != len(spec.shape) or any(want not in (-1, got) for want, got in zip(spec.shape, shape))
         ):
             raise ServingError(INVALID, f"input '{alias}' must have shape {list(spec.shape)}, got {shape}")
-        if not shape:
+        if not shape and spec.shape != ():  # a scalar only where the signature declares one (project's steps)
             raise ServingError(INVALID, f"input '{alias}' needs a batch dimension")
-        if batch is not None and shape[0] != batch:
-            raise ServingError(INVALID, f"input '{alias}' has batch size {shape[0]}, other inputs {batch}")
-        batch = shape[0]
-        if not 1 <= batch <= max_batch:
-            raise ServingError(INVALID, f"input '{alias}' has batch size {batch}; this server allows 1..{max_batch}")
+        if shape:
+            if batch is not None and shape[0] != batch:
+                raise ServingError(INVALID, f"input '{alias}' has batch size {shape[0]}, other inputs {batch}")
+            batch = shape[0]
+            if not 1 <= batch <= max_batch:
+                raise ServingError(
+                    INVALID, f"input '{alias}' has batch size {batch}; this server allows 1..{max_batch}"
+                )
         try:
             array = tensor.decode()
         except TensorError as e:

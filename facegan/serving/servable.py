@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import numpy as np
 
+from facegan.client.errors import ServingError
 from facegan.client.tensors import DTYPES, to_numpy
 from facegan.serving.batching import Batcher, BatchingOptions
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
+SOLO_CALLS = 1  # per version: signatures that cannot be batched (the projection) run one at a time
+SOLO_WAIT_S = 30.0  # the longest such a call waits for its turn (or less, the client's deadline)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,15 @@ def read_signature_defs(path: Path):
         if "serve" in meta_graph.meta_info_def.tags:
             return meta_graph.signature_def
     raise ValueError(f"{path} has no meta graph tagged 'serve'")
+
+
+def graph_error(message: str) -> str:
+    """The line of a graph's InvalidArgumentError that says what was wrong: an Assert's own text
+    ("steps must be 1..500, got 0"), else the first line; never the node names and stack."""
+    for line in message.splitlines():
+        if line.startswith("assertion failed: "):
+            return " ".join(part.strip("[] ") for part in line.removeprefix("assertion failed: ").split("] ["))[:300]
+    return message.splitlines()[0][:300] if message else "invalid argument"
 
 
 class Servable:
@@ -78,20 +93,42 @@ class Servable:
         if not self.signatures:
             raise ValueError(f"{path} has no callable signatures")
         self._on_call = on_call
+        # Batchable: every input has a free batch dimension, so requests can be merged row-wise.
+        # The rest (the projection: one image, a step count, hundreds of model steps) never
+        # join a batch queue; they take turns, SOLO_CALLS at a time, so a burst of them cannot
+        # starve generation of the CPU or pile up without bound.
+        self.batchable = {
+            key
+            for key, sig in self.signatures.items()
+            if all(spec.shape and spec.shape[0] == -1 for spec in sig.inputs.values())
+        }
+        self._solo = threading.BoundedSemaphore(SOLO_CALLS)
         self._batchers = (
             {}
             if batching is None
             else {
                 key: Batcher(functools.partial(self.run, key), batching, f"{name}-{version}-{key}")
                 for key in self.signatures
+                if key in self.batchable
             }
         )
 
     def predict(self, signature: str, inputs: dict[str, np.ndarray], deadline: float | None = None):
-        """Run now, or through the signature's batch queue when batching is on."""
+        """Run now, through the signature's batch queue when batching is on, or (a signature that
+        cannot be batched) when it is its turn."""
         if signature in self._batchers:
             return self._batchers[signature].submit(inputs, deadline)
-        return self.run(signature, inputs)
+        if signature in self.batchable:
+            return self.run(signature, inputs)
+        wait = SOLO_WAIT_S if deadline is None else min(SOLO_WAIT_S, deadline - time.monotonic())
+        if wait <= 0 or not self._solo.acquire(timeout=wait):
+            raise ServingError(
+                grpc.StatusCode.UNAVAILABLE, f"signature {signature!r} is busy (one call at a time); try again later"
+            )
+        try:
+            return self.run(signature, inputs)
+        finally:
+            self._solo.release()
 
     def close(self) -> None:
         for batcher in self._batchers.values():
@@ -102,8 +139,12 @@ class Servable:
         import tensorflow as tf
 
         if self._on_call is not None:
-            self._on_call(len(next(iter(inputs.values()))))
-        outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+            first = next(iter(inputs.values()))
+            self._on_call(len(first) if first.ndim else 1)
+        try:
+            outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.InvalidArgumentError as e:  # an in-graph check on the request (e.g. steps out of range)
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, graph_error(e.message)) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
     def warm_up(self) -> int:
