@@ -143,6 +143,7 @@ def test_jax_training_run_resume_and_export_without_tensorflow(tmp_path):
     assert [m["epoch"] for m in records] == [1, 2, 3]
     assert all(np.isfinite(m["g_loss"]) and np.isfinite(m["d_loss"]) for m in records)
     assert records[-1]["swd"] > 0 and len(list((run / "previews").glob("epoch-*.png"))) == 3
+    assert records[-1]["face_rate_real"] >= 0.8 and 0 <= records[-1]["face_rate"] <= 1  # OpenCV, no TensorFlow
     assert (run / "evolution.gif").is_file()
     r = run_cli("export", "--run", run, "--base-path", tmp_path / "models")  # a JAX checkpoint, exported by TensorFlow
     assert r.returncode == 0, r.stderr

@@ -34,14 +34,15 @@ LEARNING_RATE = 0.05  # Adam on z (z's entries are ~N(0, 1))
 PRIOR_WEIGHT = 0.01
 
 
-def starts(latent_dim: int) -> np.ndarray:
-    return np.random.default_rng(START_SEED).standard_normal((START_COUNT, latent_dim)).astype(np.float32)
+def starts(latent_dim: int, count: int = START_COUNT) -> np.ndarray:
+    return np.random.default_rng(START_SEED).standard_normal((count, latent_dim)).astype(np.float32)
 
 
-def make_projector(generator):
-    """(image uint8 [1, H, W, 3], steps int32 scalar) -> {"z", "images", "loss"}, traceable by tf.function."""
+def make_projector(generator, start_count: int = START_COUNT, scout_steps: int = SCOUT_STEPS):
+    """(image uint8 [1, H, W, 3], steps int32 scalar) -> {"z", "images", "loss"}, traceable by tf.function.
+    The exported signatures use the defaults; bench/projection.py varies them."""
     latent_dim = int(generator.input_shape[-1])
-    start_z = tf.constant(starts(latent_dim))
+    start_z = tf.constant(starts(latent_dim, start_count))
 
     def objective(z, target):
         fake = generator(z, training=False)
@@ -71,7 +72,7 @@ def make_projector(generator):
 
     def project(image, steps):
         target = tf.cast(image, tf.float32) / 127.5 - 1.0  # [1, H, W, 3] in the generator's range
-        scout = tf.minimum(steps, SCOUT_STEPS)
+        scout = tf.minimum(steps, scout_steps)
         scouted = adam(start_z, target, scout)
         _, totals = objective(scouted, target)
         best = scouted[tf.argmin(totals) : tf.argmin(totals) + 1]
