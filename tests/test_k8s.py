@@ -4,7 +4,7 @@
 labels and flags that must agree across the manifests, the Dockerfile, `facegan export`,
 `facegan serve` and the client."""
 
-import shlex
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -102,15 +102,17 @@ def test_inferenceservice_structure():
     isvc = by_kind("InferenceService", "facegan")
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
     predictor = isvc["spec"]["predictor"]
-    tf = predictor["tensorflow"]
+    tf = predictor["model"]
+    assert tf["modelFormat"] == {"name": "tensorflow"}
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"  # HPA on cpu
     assert tf["runtimeVersion"] == serving_image_version()
     assert tf["storageUri"].split("://")[0] in ("pvc", "gs", "s3")
     assert tf["storageUri"].endswith("/facegan")  # the folder of numbered versions
-    container = {k: v for k, v in tf.items() if k not in ("runtimeVersion", "storageUri")}
+    container = {k: v for k, v in tf.items() if k not in ("modelFormat", "runtimeVersion", "storageUri")}
     pod = {
         k: v
         for k, v in predictor.items()
-        if k not in ("tensorflow", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")
+        if k not in ("model", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget")
     }
     validate_pod_template({"spec": {**pod, "containers": [{"name": "kserve-container", "image": "x", **container}]}})
     mounts = {m["name"]: m["mountPath"] for m in tf["volumeMounts"]}
@@ -246,12 +248,7 @@ def test_service_hpa_pdb_and_demo_point_at_the_serving_pods():
 def test_readme_commands_name_files_that_exist():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Scale out", 1)[1].split("\n## ", 1)[0]
-    named = {
-        w.strip("`")
-        for line in section.splitlines()
-        for w in shlex.split(line, posix=False)
-        if w.strip("`").startswith("deploy/k8s")
-    }
-    assert named
+    named = {path.rstrip(".") for path in re.findall(r"deploy/k8s[\w./-]*", section)}
+    assert len(named) >= 6
     for path in named:
-        assert (ROOT / path.rstrip(".,:)")).exists(), path
+        assert (ROOT / path).exists(), path
