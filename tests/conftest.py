@@ -2,6 +2,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,41 @@ def wait_for(predicate, timeout=30):
     while not predicate():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.05)
+
+
+class Hammer:
+    """`call()` from `threads` threads, back to back, while the `with` block runs: what it
+    returned goes to `results`, what it raised to `failures` (and the hammering stops)."""
+
+    def __init__(self, call, threads: int = 3):
+        self.call = call
+        self.results: list = []
+        self.failures: list = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.results.append(self.call())
+            except Exception as e:
+                self.failures.append(e)
+                self._stop.set()
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+    def more(self, n: int) -> None:
+        """Wait until n more calls have succeeded."""
+        count = len(self.results)
+        wait_for(lambda: len(self.results) >= count + n or self.failures)
 
 
 def run_cli(*args, timeout=300, **kwargs):

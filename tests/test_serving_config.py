@@ -6,13 +6,12 @@ import json
 import logging
 import shutil
 import subprocess
-import threading
 import urllib.request
 
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, start_server, wait_for
+from conftest import ROOT, Hammer, run_cli, start_server, wait_for
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from facegan.client import FaceClient
@@ -141,45 +140,29 @@ def test_changed_config_moves_the_canary_label_without_a_failed_request(model_di
     server = start_server(None, sources=sources_from_config_file(config), config_file=config, config_poll_s=0.1)
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    answered, failures, stop = [], [], threading.Event()
-
-    def hammer():
-        while not stop.is_set():
-            try:
-                answered.append(predict_with_label(stub, "stable"))
-            except Exception as e:
-                failures.append(e)
-                stop.set()
-
-    threads = [threading.Thread(target=hammer) for _ in range(3)]
     try:
         with pytest.raises(grpc.RpcError) as e:
             predict_with_label(stub, "canary")
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        for t in threads:
-            t.start()
-        config.write_text(models_config(models, versions=(1, 2), labels={"stable": 1, "canary": 2}))
-        wait_for(lambda: _answers(stub, "canary") == 2)
-        wait_for(lambda: len(answered) > 20)
-        config.write_text(models_config(models, versions=(1, 2), labels={"stable": 2}))  # promote
-        wait_for(lambda: answered[-1] == 2 if answered else False)
-        count = len(answered)
-        wait_for(lambda: len(answered) > count + 20)
-        caplog.set_level(logging.ERROR, logger="facegan.serve")
-        config.write_text("model_config_list { config { name: ")  # a broken edit: logged, config kept
-        wait_for(lambda: any("keeping the running config" in r.getMessage() for r in caplog.records))
-        config.write_text(models_config(models, versions=(1, 2), labels={"stable": 2, "canary": 3}))  # no v3
-        wait_for(lambda: any("not available" in r.getMessage() for r in caplog.records))
-        assert _answers(stub, "stable") == 2
-        count = len(answered)
-        wait_for(lambda: len(answered) > count + 10)
+        with Hammer(lambda: predict_with_label(stub, "stable")) as hammer:
+            config.write_text(models_config(models, versions=(1, 2), labels={"stable": 1, "canary": 2}))
+            wait_for(lambda: _answers(stub, "canary") == 2)
+            hammer.more(20)
+            config.write_text(models_config(models, versions=(1, 2), labels={"stable": 2}))  # promote
+            wait_for(lambda: hammer.results[-1] == 2 or hammer.failures)
+            hammer.more(20)
+            caplog.set_level(logging.ERROR, logger="facegan.serve")
+            config.write_text("model_config_list { config { name: ")  # a broken edit: logged, config kept
+            wait_for(lambda: any("keeping the running config" in r.getMessage() for r in caplog.records))
+            config.write_text(models_config(models, versions=(1, 2), labels={"stable": 2, "canary": 3}))  # no v3
+            wait_for(lambda: any("not available" in r.getMessage() for r in caplog.records))
+            assert _answers(stub, "stable") == 2
+            hammer.more(10)
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
         channel.close()
         server.stop(1)
-    assert failures == []
+    answered = hammer.results
+    assert hammer.failures == []
     assert answered[0] == 1 and answered[-1] == 2 and sorted(set(answered)) == [1, 2]
 
 

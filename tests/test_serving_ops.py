@@ -12,7 +12,7 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, start_server, wait_for
+from conftest import ROOT, Hammer, run_cli, start_server, wait_for
 
 from facegan.client import FaceClient
 from facegan.client.errors import ServingError
@@ -33,38 +33,27 @@ def test_hot_swap_under_load_fails_no_request(model_dir, tmp_path):
     shutil.copytree(model_dir, models)
     server = start_server(models, poll_wait_s=0.1)
     address = f"127.0.0.1:{server.port}"
-    seen, failures, stop = [], [], threading.Event()
+    client = FaceClient(address, retries=0)  # one channel for all threads: gRPC channels are thread-safe
 
-    def hammer():
-        with FaceClient(address, retries=0) as c:
-            while not stop.is_set():
-                try:
-                    faces, _ = c.from_seeds([1, 2])
-                    seen.append(c.metadata()["version"])
-                    assert faces.shape == (2, 32, 32, 3)
-                except Exception as e:
-                    failures.append(e)
-                    stop.set()
+    def call():
+        faces, _ = client.from_seeds([1, 2])
+        assert faces.shape == (2, 32, 32, 3)
+        return client.metadata()["version"]
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
     try:
-        for t in threads:
-            t.start()
-        wait_for(lambda: len(seen) > 20)
-        add_version(models, 2)
-        wait_for(lambda: [s.version for s in FaceClient(address).status()] == [2])
-        count_at_swap = len(seen)
-        wait_for(lambda: len(seen) > count_at_swap + 20)
-        shutil.rmtree(models / "2")  # a removed version is unloaded; latest-1 falls back to 1
-        wait_for(lambda: [(s.version, s.state) for s in FaceClient(address).status()] == [(1, "AVAILABLE")])
-        count_at_removal = len(seen)
-        wait_for(lambda: len(seen) > count_at_removal + 20)
+        with Hammer(call, threads=4) as hammer:
+            hammer.more(20)
+            add_version(models, 2)
+            wait_for(lambda: [s.version for s in FaceClient(address).status()] == [2])
+            hammer.more(20)
+            shutil.rmtree(models / "2")  # a removed version is unloaded; latest-1 falls back to 1
+            wait_for(lambda: [(s.version, s.state) for s in FaceClient(address).status()] == [(1, "AVAILABLE")])
+            hammer.more(20)
     finally:
-        stop.set()
-        for t in threads:
-            t.join()
+        client.close()
         server.stop(1)
-    assert failures == []
+    seen = hammer.results
+    assert hammer.failures == []
     assert 1 in seen and 2 in seen and seen[-1] == 1
 
 
