@@ -220,19 +220,21 @@ def train(
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
     verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
-    task = this_task(cfg if cfg is not None else load_run_config(resume))
-    if task.workers > 1 and resume is None and run_dir is None:
-        raise ConfigError("training on several hosts needs --run-dir: the one run folder every worker shares")
+    if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
+        run = open_run(None, runs_root, None, resume, epochs, from_checkpoint)
+        task = this_task(run.cfg)
+    else:
+        task = this_task(cfg)
+        if task.workers > 1 and run_dir is None:
+            raise ConfigError("training on several hosts needs --run-dir: the one run folder every worker shares")
     scratch = None
     if not task.chief:  # the chief alone writes the shared run folder; this worker writes here
         scratch = Path(tempfile.mkdtemp(prefix=f"facegan-{task.kind}{task.index}-"))
         shared = resume or run_dir
         print(f"{task.kind} {task.index} of {task.workers}: the chief writes {shared}; this one only {scratch}")
     try:
-        if resume is None and scratch is not None:
-            run = open_run(cfg, runs_root, scratch, None, epochs, from_checkpoint)
-        else:
-            run = open_run(cfg, runs_root, run_dir, resume, epochs, from_checkpoint)
+        if resume is None:
+            run = open_run(cfg, runs_root, scratch or run_dir, None, epochs, from_checkpoint)
         _train(run, resume is not None and scratch is None, verbose, writes_to=scratch or run.run_dir)
     finally:
         if scratch is not None:
