@@ -13,6 +13,7 @@ interval. One counts as better only when that interval excludes zero.
     python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0-5
     python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see README)
     python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
+    python bench/quality.py --presets lfw32 --variant ttur="--g-lr 1e-4 --d-lr 4e-4"   # a remedy, paired
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="default: the presets' (equal for both)")
     p.add_argument("--train-args", default="", help="extra `facegan train` flags for every run")
     p.add_argument("--tag", default="", help="suffix for the runs folder, to keep variants apart")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar='NAME="FLAGS"',
+        help="also train each preset with these `facegan train` flags, paired with the plain runs by seed, "
+        'e.g. --variant ttur="--g-lr 1e-4 --d-lr 4e-4" (repeatable)',
+    )
     p.add_argument("--runs-root", default=str(ROOT / "runs" / "quality"))
     p.add_argument("--eval-seed", type=int, default=1000)
     p.add_argument("--num-images", type=int, default=8192)
@@ -77,11 +86,18 @@ def main() -> None:
     extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (
         ["--epochs", str(args.epochs)] if args.epochs else []
     )
+    variants = [("", [])]
+    for text in args.variant:
+        name, sep, flags = text.partition("=")
+        if not sep or not name:
+            p.error(f'--variant needs NAME="FLAGS", got {text!r}')
+        variants.append((f"+{name}", shlex.split(flags)))
     rows = []
-    for preset in args.presets.split(","):
+    runs = [(preset, variant, flags) for preset in args.presets.split(",") for variant, flags in variants]
+    for preset, variant, flags in runs:
         for seed in map(int, args.seeds.split(",")):
-            run_dir = Path(args.runs_root) / f"{preset}{args.tag}-{args.res}px-seed{seed}"
-            seconds = train(preset, seed, run_dir, extra)
+            run_dir = Path(args.runs_root) / f"{preset}{args.tag}{variant}-{args.res}px-seed{seed}"
+            seconds = train(preset, seed, run_dir, [*extra, *flags])
             seen = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["images_seen"]
             kinds = (
                 [True, False]
@@ -96,7 +112,7 @@ def main() -> None:
                     out_dir=run_dir / ("eval" if ema else "eval-raw"),
                     ema=ema,
                 )
-                name = f"{preset}{args.tag}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
+                name = f"{preset}{args.tag}{variant}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
                 faces = report["face_rate"] or {"generated": float("nan"), "real": float("nan")}
                 rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces))
                 print(
