@@ -13,7 +13,7 @@ HELP = "serve exported models over TensorFlow Serving's gRPC API"
 EXAMPLES = f"""
     facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT} --rest-api-port 8501
     facegan serve --model-config-file models/models.config --host 0.0.0.0
-    facegan serve --model-config-file deploy/k8s/config/models.config --model-config-file-poll-wait-seconds 30 \\
+    facegan serve --model-config-file models/models.config --model-config-file-poll-wait-seconds 30 \\
         --rest-api-port 8501 --monitoring-config-file deploy/k8s/config/monitoring.config
     facegan serve --model-base-path models/facegan --batching-parameters-file deploy/k8s/config/batching_parameters.txt
     facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
