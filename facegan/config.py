@@ -102,6 +102,8 @@ class Config:
             raise ConfigError(f"batch size must be >= 1, got {t.batch_size}")
         if t.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {t.epochs}")
+        if not 0.0 <= m.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {m.dropout}")
         if t.g_lr <= 0 or t.d_lr <= 0:
             raise ConfigError("learning rates must be > 0")
         if not 0.0 <= t.label_smoothing < 0.5:

@@ -98,6 +98,7 @@ def _one_line_error(capsys, argv):
 def test_cli_errors(capsys, tmp_path):
     assert "multiple of 32" in _one_line_error(capsys, ["train", "--res", "48"])
     assert "batch size" in _one_line_error(capsys, ["train", "--batch-size", "0"])
+    assert "dropout must be in [0, 1)" in _one_line_error(capsys, ["train", "--dropout", "1.5"])
     assert "does not exist" in _one_line_error(capsys, ["train", "--data", str(tmp_path / "none.npz")])
     assert "does not exist" in _one_line_error(capsys, ["train", "--resume", str(tmp_path / "nope")])
     assert "only --epochs" in _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--res", "64"])

@@ -53,6 +53,7 @@ FLAGS = (
     Flag("--batch-size", "train.batch_size", int, "global batch (split across replicas)"),
     Flag("--epochs", "train.epochs", int, "passes over the data; with --resume, the new target", on_resume=True),
     Flag("--latent-dim", "model.latent_dim", int, "length of z"),
+    Flag("--dropout", "model.dropout", float, "discriminator dropout after every conv block, in [0, 1)"),
     Flag("--g-lr", "train.g_lr", float, "generator learning rate"),
     Flag("--d-lr", "train.d_lr", float, "discriminator learning rate"),
     Flag("--label-smoothing", "train.label_smoothing", float, "one-sided: real labels become 1 - this"),
