@@ -3,6 +3,7 @@ facegan's own series, and TF Serving's request series under TF Serving's names a
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import threading
 
@@ -33,8 +34,7 @@ class TfServingMetrics:
                 return
             micros = seconds * 1e6
             cell = self._latency.setdefault((model, api, entrypoint), [0] * (len(TFS_LATENCY_BUCKETS_US) + 1) + [0.0])
-            bucket = next((i for i, limit in enumerate(TFS_LATENCY_BUCKETS_US) if micros < limit), -2)
-            cell[bucket] += 1
+            cell[bisect.bisect_right(TFS_LATENCY_BUCKETS_US, micros)] += 1  # past the last limit: +Inf
             cell[-1] += micros
 
     def forget_model(self, model: str) -> None:

@@ -169,12 +169,10 @@ class RestApp:
         predictor: Predictor,
         max_body_bytes: int = MAX_BODY_BYTES,
         metrics_path: str | None = None,
-        metrics_page: Callable[[], bytes] | None = None,
     ):
         self.predictor = predictor
         self.max_body_bytes = max_body_bytes
         self.metrics_path = metrics_path  # --monitoring_config_file's prometheus path; None: not served
-        self.metrics_page = metrics_page
 
     def __call__(self, environ, start_response):
         if self.metrics_path is not None and environ.get("PATH_INFO") == self.metrics_path:
@@ -196,7 +194,7 @@ class RestApp:
                 "405 Method Not Allowed", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             )
             return [body]
-        body = self.metrics_page()
+        body = self.predictor.metrics.page()
         start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -294,11 +292,10 @@ class RestServer:
         port: int,
         threads: int = 8,
         metrics_path: str | None = None,
-        metrics_page: Callable[[], bytes] | None = None,
     ):
         from waitress.server import create_server
 
-        self.app = RestApp(predictor, metrics_path=metrics_path, metrics_page=metrics_page)
+        self.app = RestApp(predictor, metrics_path=metrics_path)
         self._server = create_server(
             self.app,
             host=host,

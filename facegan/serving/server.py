@@ -109,7 +109,6 @@ class Server:
                     options.host,
                     options.rest_port,
                     metrics_path=options.metrics_path,
-                    metrics_page=self.metrics.page,
                 )
             except OSError as e:
                 self._grpc.stop(0)
