@@ -14,6 +14,9 @@ interval. One counts as better only when that interval excludes zero.
     python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see README)
     python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
     python bench/quality.py --presets lfw32 --variant ttur="--g-lr 1e-4 --d-lr 4e-4"   # a remedy, paired
+    python bench/quality.py --presets lfw32 --variant ada="--ada-target 0.6" --variant r1="--r1-gamma 0.01" \
+        --variant sn="--spectral-norm" --variant dhalf="--d-width 0.5"     # the small-data remedies
+    python bench/quality.py --presets lfw32 --epochs 800 --tag=-4x --seeds 0,1,2   # 4x the budget
 """
 
 from __future__ import annotations
@@ -114,10 +117,10 @@ def main() -> None:
                 )
                 name = f"{preset}{args.tag}{variant}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
                 faces = report["face_rate"] or {"generated": float("nan"), "real": float("nan")}
-                rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces))
+                rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces, report["color"]))
                 print(
                     f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}  face rate {faces['generated']:.2f} "
-                    f"(real {faces['real']:.2f})",
+                    f"(real {faces['real']:.2f})  colour {report['color']['generated']:.3f}",
                     flush=True,
                 )
     levels = [k for k in rows[0][4] if k != "swd"]
@@ -125,33 +128,42 @@ def main() -> None:
     print(
         "| preset | images seen | seconds | "
         + " | ".join(f"SWD {k[4:]} px" for k in levels)
-        + " | SWD average | face rate (real: ceiling) |"
+        + " | SWD average | face rate (real: ceiling) | colour (real) |"
     )
-    print("|---" * (len(levels) + 5) + "|")
+    print("|---" * (len(levels) + 6) + "|")
     for name in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == name]
 
-        def stat(values):
-            return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+        def stat(values, digits=2):
+            return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
         print(
             f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
             + " | ".join(stat([r[4][k] for r in mine]) for k in levels)
             + f" | {stat([r[4]['swd'] for r in mine])} | {stat([r[5]['generated'] for r in mine])} "
-            f"({mine[0][5]['real']:.2f}) |"
+            f"({mine[0][5]['real']:.2f}) | {stat([r[6]['generated'] for r in mine], 3)} ({mine[0][6]['real']:.3f}) |"
         )
     print(
         f"\nPaired by seed: mean of (second - first) with a 95 % t interval over {len(args.seeds.split(','))} seeds;"
         " SWD lower is better, face rate higher. *: the interval excludes zero.\n"
     )
-    print("| second - first | SWD average | face rate |")
-    print("|---|---|---|")
+    print("| second - first | SWD average | face rate | colour |")
+    print("|---|---|---|---|")
     names = list(dict.fromkeys(r[0] for r in rows))
-    for i, first in enumerate(names):
+    baselines = names[:2]  # the first preset's generator(s): with EMA, its raw G (= the lecture run) too
+    for i, first in enumerate(baselines):
         for second in names[i + 1 :]:
             swd_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "swd")
             face_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "face")
-            print(f"| {second} - {first} | {swd_diff} | {face_diff} |")
+            color_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "color")
+            print(f"| {second} - {first} | {swd_diff} | {face_diff} | {color_diff} |")
+
+
+PICK = {  # a figure of a result row, by name
+    "swd": lambda row: row[4]["swd"],
+    "face": lambda row: row[5]["generated"],
+    "color": lambda row: row[6]["generated"],
+}
 
 
 def paired(first: list, second: list, what: str) -> str:
@@ -162,8 +174,7 @@ def paired(first: list, second: list, what: str) -> str:
     diffs = []
     for r in second:
         if r[1] in by_seed:
-            pick = (lambda row: row[4]["swd"]) if what == "swd" else (lambda row: row[5]["generated"])
-            diffs.append(pick(r) - pick(by_seed[r[1]]))
+            diffs.append(PICK[what](r) - PICK[what](by_seed[r[1]]))
     if len(diffs) < 2:
         return "needs 2+ seeds"
     mean = float(np.mean(diffs))

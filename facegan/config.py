@@ -23,6 +23,8 @@ class ModelConfig:
     dropout: float = 0.25  # discriminator dropout after every conv block
     fused_upconv: bool = True  # upsample+conv as one transposed conv: same function and weights, 2.25x fewer MACs
     fused_batchnorm: bool = True  # BatchNorm trained through TF's fused kernel: same math, one pass each way
+    d_width: float = 1.0  # D's filters per layer x this (0.5: a quarter of its conv weights), for small data sets
+    spectral_norm: bool = False  # D's weights divided by their largest singular value (SNGAN); replaces D's BatchNorm
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class TrainConfig:
     beta_1: float = 0.5  # Adam beta_1 for both networks (DCGAN's recommendation)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - this value
     augment: tuple[str, ...] = ()  # DiffAugment for D: any of "translation", "cutout" (few-image data sets)
+    ada_target: float = 0.0  # ADA: steer D's augmentation probability so E[sign(D(real))] stays here (0.6); 0 = off
+    ada_images: int = 5000  # images over which ADA's probability can move from 0 to 1 (StyleGAN2-ADA: 500k)
+    r1_gamma: float = 0.0  # R1 penalty on real images: d_loss += gamma/2 * E|grad_x D(x)|^2; 0 = off
     ema_decay: float = 0.0  # keep an exponential moving average of G's weights for sampling and export; 0 = off
     seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
     xla: bool | None = None  # jit_compile the step; None = on with a GPU, off on CPU (oneDNN beat XLA there)
@@ -112,6 +117,16 @@ class Config:
             raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {t.strategy!r}")
         if set(t.augment) - {"translation", "cutout"}:
             raise ConfigError(f"augment takes translation and/or cutout, got {', '.join(t.augment)}")
+        if not 0.0 < m.d_width <= 4.0 or round(32 * m.d_width) < 1:
+            raise ConfigError(f"d_width must be in (0, 4] and leave D's first layer a filter, got {m.d_width}")
+        if not 0.0 <= t.ada_target < 1.0:
+            raise ConfigError(f"ada_target must be in [0, 1) (0 = off), got {t.ada_target}")
+        if t.ada_images < 1:
+            raise ConfigError(f"ada_images must be >= 1, got {t.ada_images}")
+        if t.ada_target and t.augment:
+            raise ConfigError("ADA and DiffAugment are two augmentation schemes for D: use one (--augment none)")
+        if not 0.0 <= t.r1_gamma <= 1e4:
+            raise ConfigError(f"r1_gamma must be in [0, 1e4] (0 = off), got {t.r1_gamma}")
         if not 0.0 <= t.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {t.ema_decay}")
         if t.eval_every < 0 or t.eval_images < 1:

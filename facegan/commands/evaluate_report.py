@@ -12,6 +12,7 @@ import numpy as np
 from facegan import fileio, images
 from facegan.errors import UsageError
 from facegan.evaluation import face_rate
+from facegan.evaluation.color import color_spread
 from facegan.evaluation.memorization import memorization
 from facegan.evaluation.swd import BATCH, draw, fake_images, swd, swd_dict
 
@@ -94,6 +95,7 @@ def evaluate(
         "resolution": resolution,
         "swd_x1e3": swd_dict(swd(real, fakes, seed), resolution),
         "face_rate": None,  # without the metrics extra
+        "color": {"generated": color_spread(fakes), "real": color_spread(real)},
     }
     out = (
         Path(out_dir)
@@ -161,6 +163,8 @@ def table(report: dict) -> str:
             f"discriminator accuracy: real {d['accuracy_real']:.2f} ({d['real_images']}), "
             f"generated {d['accuracy_fake']:.2f}"
         )
+    c = report["color"]
+    lines.append(f"colour (mean |R-G|+|G-B|, 0 = gray): generated {c['generated']:.3f}, real {c['real']:.3f}")
     f = report["face_rate"]
     if f is None:
         lines.append(f"face rate: not measured ({face_rate.INSTALL} adds OpenCV's face detector)")

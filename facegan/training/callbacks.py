@@ -133,6 +133,8 @@ class EpochReport(keras.callbacks.Callback):
             quality = f"  SWD {record['swd']:.1f}"
         if "face_rate" in record:
             quality += f"  faces {record['face_rate']:.2f} (real {record['face_rate_real']:.2f})"
+        if "ada_p" in record:
+            quality += f"  ADA p {record['ada_p']:.2f}"
         print(
             f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
             f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"

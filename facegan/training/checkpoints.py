@@ -34,6 +34,8 @@ def _groups(gan) -> dict[str, list]:
     }
     if gan.generator_ema is not None:
         groups["generator_ema"] = gan.generator_ema.variables
+    if gan.ada_target:
+        groups["ada"] = [gan.ada_p]
     return groups
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from facegan.training import ada
 from facegan.training.augment import DRAWS, augment
-from facegan.training.losses import METRICS, ema_rate, gan_losses, step_metrics
+from facegan.training.losses import ema_rate, gan_losses, metric_names, step_metrics, with_r1
 
 
 class FaceGAN(keras.Model):
@@ -25,6 +26,9 @@ class FaceGAN(keras.Model):
         generator_ema: keras.Model | None = None,
         ema_decay: float = 0.0,
         augment: tuple[str, ...] = (),
+        ada_target: float = 0.0,
+        ada_images: int = 5000,
+        r1_gamma: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -42,7 +46,13 @@ class FaceGAN(keras.Model):
         self.z_sampler = keras.random.SeedGenerator(seed, name="z_sampler")
         self.augment = tuple(augment)  # DiffAugment policy applied to every image D sees
         self.aug_sampler = keras.random.SeedGenerator(None if seed is None else seed + 1, name="aug_sampler")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        # ADA: the probability is a variable (checkpointed, so a resumed run continues it);
+        # "mean" lets every replica of a tf.distribute strategy write its update.
+        self.ada_target = ada_target
+        self.ada_images = ada_images
+        self.ada_p = keras.Variable(0.0, trainable=False, name="ada_p", aggregation="mean")
+        self.r1_gamma = r1_gamma
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names(ada_target > 0, r1_gamma > 0)}
         # Both networks are built functional models: nothing for fit() to build by calling us on data.
         self.built = True
 
@@ -74,24 +84,25 @@ class FaceGAN(keras.Model):
 
         batch = ops.shape(real)[0]
         z = keras.random.normal((batch, self.latent_dim), seed=self.z_sampler)
-        # Under tf.distribute each replica's gradients are summed: scale the per-replica mean.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            g_loss, d_loss, real_logits, fake_logits = self.compute_losses(real, z)
-            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
-            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
-
-        g_vars = self.generator.trainable_variables
-        d_vars = self.discriminator.trainable_variables
-        g_grads = g_tape.gradient(g_scaled, g_vars)
-        d_grads = d_tape.gradient(d_scaled, d_vars)
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        g_grads, d_grads, out = self.compute_gradients(real, z)
+        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
         if self.generator_ema is not None:
             self._update_ema()
+        extra = {}
+        if self.ada_target:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            global_batch = ops.cast(batch * replicas, "float32")
+            p = ada.adjust(self.ada_p.value, out["real_logits"], self.ada_target, global_batch, self.ada_images)
+            self.ada_p.assign(p)
+            extra["ada_p"] = self.ada_p.value
+        if self.r1_gamma:
+            extra["r1_penalty"] = out["r1_penalty"]
 
-        for name, value in step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads).items():
+        metrics = step_metrics(
+            out["g_loss"], out["d_loss"], out["real_logits"], out["fake_logits"], g_grads, d_grads, extra
+        )
+        for name, value in metrics.items():
             self.trackers[name].update_state(value)
         logs = {name: t.result() for name, t in self.trackers.items()}
         strategy = tf.distribute.get_strategy()
@@ -102,18 +113,54 @@ class FaceGAN(keras.Model):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
+    def compute_gradients(self, real, z):
+        """The lecture's two tapes: (G's gradients of g_loss, D's gradients of d_loss, the forward
+        pass's dict). g_loss is differentiated for G's weights only, d_loss for D's only."""
+        import tensorflow as tf
+
+        # Under tf.distribute each replica's gradients are summed: scale the per-replica mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            out = self.compute_losses(real, z)
+            g_scaled = self.g_optimizer.scale_loss(out["g_loss"] / replicas)
+            d_scaled = self.d_optimizer.scale_loss(out["d_loss"] / replicas)
+        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
+        return g_grads, d_grads, out
+
     def compute_losses(self, real, z):
-        """The forward half of the step: (g_loss, d_loss, real_logits, fake_logits) for a batch and its z."""
+        """The forward half of the step: {g_loss, d_loss, real_logits, fake_logits[, r1_penalty]}
+        for a batch and its z. D sees both sides through the same augmentation (DiffAugment's
+        policy or ADA at its current p); with R1 d_loss includes gamma/2 * the penalty."""
         fake = self.generator(z, training=True)
+        batch = ops.shape(real)[0]
         if self.augment:
-            batch = ops.shape(real)[0]
             u = keras.random.uniform((2, batch, DRAWS * len(self.augment)), seed=self.aug_sampler)
             real = augment(real, self.augment, u[0])
             fake = augment(fake, self.augment, u[1])
-        real_logits = self.discriminator(real, training=True)
+        if self.ada_target:
+            u = keras.random.uniform((2, batch, ada.DRAWS), seed=self.aug_sampler)
+            real = ada.augment(real, self.ada_p.value, u[0])
+            fake = ada.augment(fake, self.ada_p.value, u[1])
+        out = {}
+        if self.r1_gamma:
+            import tensorflow as tf
+
+            # A tape inside the step's tapes: they record this gradient too, so d_loss's gradient
+            # includes the penalty's (double backprop). It watches the images D saw.
+            with tf.GradientTape() as r1_tape:
+                r1_tape.watch(real)
+                real_logits = self.discriminator(real, training=True)
+                summed = ops.sum(ops.cast(real_logits, "float32"))
+            grad_real = r1_tape.gradient(summed, real)
+        else:
+            real_logits = self.discriminator(real, training=True)
         fake_logits = self.discriminator(fake, training=True)
         g_loss, d_loss = gan_losses(real_logits, fake_logits, self.label_smoothing)
-        return g_loss, d_loss, real_logits, fake_logits
+        if self.r1_gamma:
+            d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, self.r1_gamma)
+        out.update(g_loss=g_loss, d_loss=d_loss, real_logits=real_logits, fake_logits=fake_logits)
+        return out
 
     def _update_ema(self):
         beta = ema_rate(self.ema_decay, self.g_optimizer.iterations)  # iterations: updates made, this one included

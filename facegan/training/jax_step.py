@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from facegan.training import ada
 from facegan.training.augment import DRAWS, augment
-from facegan.training.losses import METRICS, ema_rate, gan_losses, step_metrics
+from facegan.training.losses import ema_rate, gan_losses, metric_names, step_metrics, with_r1
 
 
 def latent(base_key, iteration, batch: int, latent_dim: int):
@@ -30,22 +31,59 @@ def base_key(gan):
 
 
 def make_forward(gan):
-    """forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u) -> ((g_loss, d_loss), (g_ntv, d_ntv, real_logits,
-    fake_logits)): the forward half of the step, stateless (what FaceGAN.compute_losses is on TensorFlow)."""
+    """forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u, p) -> ((g_loss, d_loss), (g_ntv, d_ntv, out)):
+    the forward half of the step, stateless (what FaceGAN.compute_losses is on TensorFlow); out
+    holds real_logits, fake_logits and, with R1, r1_penalty. u: the augmentation's uniform
+    numbers, p: ADA's probability."""
     g = gan.generator
     d = gan.discriminator
 
-    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u):
+    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u, p):
         fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
         if gan.augment:
             real = augment(real, gan.augment, u[0])
             fake = augment(fake, gan.augment, u[1])
-        real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
+        if gan.ada_target:
+            real = ada.augment(real, p, u[0])
+            fake = ada.augment(fake, p, u[1])
+        out = {}
+        if gan.r1_gamma:
+            # Gradient of D's summed real logits w.r.t. the images it saw; the pullback of d_loss
+            # then differentiates through this gradient (double backprop).
+            def summed_logits(x):
+                logits, ntv = d.stateless_call(d_tv, d_ntv, x, training=True)
+                return jnp.sum(logits.astype("float32")), (logits, ntv)
+
+            grad_real, (real_logits, d_ntv) = jax.grad(summed_logits, has_aux=True)(real)
+        else:
+            real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
         fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
-        losses = gan_losses(real_logits, fake_logits, gan.label_smoothing)
-        return losses, (g_ntv, d_ntv, real_logits, fake_logits)
+        g_loss, d_loss = gan_losses(real_logits, fake_logits, gan.label_smoothing)
+        if gan.r1_gamma:
+            d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, gan.r1_gamma)
+        out.update(real_logits=real_logits, fake_logits=fake_logits)
+        return (g_loss, d_loss), (g_ntv, d_ntv, out)
 
     return forward
+
+
+def make_gradients(gan):
+    """gradients(state, real, z, u) -> (g_grads, d_grads, losses, g_ntv, d_ntv, out): one forward
+    pass, then the two pullbacks -- g_loss to G's weights only, d_loss to D's only."""
+    forward = make_forward(gan)
+
+    def gradients(state, real, z, u):
+        (g_loss, d_loss), pullback, (g_ntv, d_ntv, out) = jax.vjp(
+            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u, state["ada_p"]),
+            state["g_tv"],
+            state["d_tv"],
+            has_aux=True,
+        )
+        g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
+        d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
+        return g_grads, d_grads, (g_loss, d_loss), g_ntv, d_ntv, out
+
+    return gradients
 
 
 def make_step(gan):
@@ -58,22 +96,16 @@ def make_step(gan):
     counter = next(i for i, v in enumerate(gan.g_optimizer.variables) if v is gan.g_optimizer.iterations)
     key = base_key(gan)
     aug_key = jax.random.fold_in(key, 1)
+    draws = ada.DRAWS if gan.ada_target else DRAWS * len(gan.augment)
 
-    forward = make_forward(gan)
+    gradients = make_gradients(gan)
 
     @jax.jit
     def step(state, real):
         iteration = state["g_opt"][counter]  # steps taken so far
         z = latent(key, iteration, real.shape[0], gan.latent_dim)
-        u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], DRAWS * len(gan.augment)))
-        (g_loss, d_loss), pullback, (g_ntv, d_ntv, real_logits, fake_logits) = jax.vjp(
-            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u),
-            state["g_tv"],
-            state["d_tv"],
-            has_aux=True,
-        )
-        g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
-        d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
+        u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], draws))
+        g_grads, d_grads, (g_loss, d_loss), g_ntv, d_ntv, out = gradients(state, real, z, u)
         g_tv, g_opt = gan.g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g_tv"])
         d_tv, d_opt = gan.d_optimizer.stateless_apply(state["d_opt"], d_grads, state["d_tv"])
         new = {**state, "g_tv": g_tv, "d_tv": d_tv, "g_ntv": g_ntv, "d_ntv": d_ntv, "g_opt": g_opt, "d_opt": d_opt}
@@ -81,7 +113,15 @@ def make_step(gan):
             beta = ema_rate(gan.ema_decay, iteration + 1)  # updates made, this one included
             weights = [(g_tv, g_ntv)[kind][i] for kind, i in slots]
             new["ema"] = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(state["ema"], weights)]
-        return new, step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads)
+        extra = {}
+        if gan.ada_target:
+            p = ada.adjust(state["ada_p"], out["real_logits"], gan.ada_target, real.shape[0], gan.ada_images)
+            new["ada_p"] = p
+            extra["ada_p"] = p
+        if gan.r1_gamma:
+            extra["r1_penalty"] = out["r1_penalty"]
+        logs = step_metrics(g_loss, d_loss, out["real_logits"], out["fake_logits"], g_grads, d_grads, extra)
+        return new, logs
 
     return read_state(gan), step
 
@@ -95,6 +135,7 @@ def read_state(gan) -> dict:
         "d_ntv": values(gan.discriminator.non_trainable_variables),
         "g_opt": values(gan.g_optimizer.variables),
         "d_opt": values(gan.d_optimizer.variables),
+        "ada_p": gan.ada_p.value,
     }
     if gan.generator_ema is not None:
         state["ema"] = values(gan.generator_ema.variables)
@@ -113,6 +154,7 @@ def write_state(gan, state: dict) -> None:
     ]
     if "ema" in state:
         pairs.append((gan.generator_ema.variables, "ema"))
+    gan.ada_p.assign(state["ada_p"])
     for variables, key in pairs:
         for v, value in zip(variables, state[key]):
             v.assign(value)
@@ -128,11 +170,12 @@ def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: 
     callback_list.on_train_begin()
     for epoch in range(first_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
-        sums = dict.fromkeys(METRICS, 0.0)
+        names = metric_names(gan.ada_target > 0, gan.r1_gamma > 0)
+        sums = dict.fromkeys(names, 0.0)
         for i in range(steps):
             callback_list.on_train_batch_begin(i)
             state, logs = step(state, place(next(batches)))
-            for k in METRICS:
+            for k in names:
                 sums[k] += float(logs[k])
             running = {k: v / (i + 1) for k, v in sums.items()}
             callback_list.on_train_batch_end(i, running)

@@ -109,3 +109,51 @@ class FusedBatchNormalization(layers.BatchNormalization):
             self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m)
         )
         return ops.cast(y, self.compute_dtype)
+
+
+def spectral_normalize(kernel, u, training: bool):
+    """kernel / sigma, sigma its largest singular value (as a [-1, out] matrix), estimated by one
+    power-iteration step from `u`, the running estimate of the leading right singular vector
+    (Miyato et al. 2018). In training `u` advances one step per call; the division is part of
+    the graph, so gradients see it (unlike keras.layers.SpectralNormalization, which overwrites
+    the kernel variable with the normalised value and so does nothing under JAX's stateless step)."""
+    w = ops.reshape(ops.cast(kernel, "float32"), (-1, kernel.shape[-1]))
+    u_old = ops.cast(u, "float32")
+    v = _unit(ops.matmul(u_old, ops.transpose(w)))
+    u_new = ops.stop_gradient(_unit(ops.matmul(v, w)))
+    v = ops.stop_gradient(v)
+    sigma = ops.sum(ops.matmul(v, w) * u_new)
+    if training:
+        u.assign(u_new)
+    return ops.cast(kernel, "float32") / sigma
+
+
+def _unit(x):
+    return x / (ops.sqrt(ops.sum(ops.square(x))) + 1e-12)
+
+
+@keras.saving.register_keras_serializable(package="facegan")
+class SpectralConv2D(layers.Conv2D):
+    """Conv2D with a spectrally normalised kernel (no activation: the discriminator adds its own)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.u = self.add_weight(name="u", shape=(1, self.filters), initializer="random_normal", trainable=False)
+
+    def call(self, inputs, training=False):
+        kernel = ops.cast(spectral_normalize(self.kernel, self.u, training), inputs.dtype)
+        y = ops.conv(inputs, kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+        return y + ops.cast(self.bias, y.dtype)
+
+
+@keras.saving.register_keras_serializable(package="facegan")
+class SpectralDense(layers.Dense):
+    """Dense with a spectrally normalised kernel (no activation)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.u = self.add_weight(name="u", shape=(1, self.units), initializer="random_normal", trainable=False)
+
+    def call(self, inputs, training=False):
+        kernel = ops.cast(spectral_normalize(self.kernel, self.u, training), inputs.dtype)
+        return ops.matmul(inputs, kernel) + ops.cast(self.bias, inputs.dtype)

@@ -11,6 +11,11 @@ from keras import ops
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "d_acc_real", "d_acc_fake", "g_grad_norm", "d_grad_norm")
 
 
+def metric_names(ada: bool, r1: bool) -> tuple[str, ...]:
+    """What a step logs: METRICS, plus ADA's probability and the R1 penalty when they are on."""
+    return METRICS + ("ada_p",) * ada + ("r1_penalty",) * r1
+
+
 def bce_logits(target: float, logits):
     """Mean binary cross-entropy against a constant target, from logits, in float32 (numerically safe)."""
     logits = ops.cast(logits, "float32")
@@ -25,6 +30,19 @@ def gan_losses(real_logits, fake_logits, label_smoothing: float = 0.0):
     return g_loss, d_loss
 
 
+def r1_penalty(grad_real):
+    """R1 (Mescheder et al. 2018): the batch mean of |grad_x D(x)|^2 over real images x. Penalising
+    it keeps D flat on the data, so D cannot sharpen without limit around 100 memorised faces."""
+    grad_real = ops.cast(grad_real, "float32")
+    return ops.mean(ops.sum(ops.square(grad_real), axis=tuple(range(1, len(grad_real.shape)))))
+
+
+def with_r1(d_loss, grad_real, gamma: float):
+    """(d_loss + gamma/2 * R1, R1): D's loss with the penalty, and the penalty to log."""
+    penalty = r1_penalty(grad_real)
+    return d_loss + 0.5 * gamma * penalty, penalty
+
+
 def ema_rate(decay: float, updates):
     """The EMA's decay after `updates` updates, with tf.train.ExponentialMovingAverage's warm-up
     (num_updates): early on the average spans fewer steps, so it is not stuck at the random init."""
@@ -37,13 +55,14 @@ def global_norm(gradients) -> object:
     return ops.sqrt(sum(ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients))
 
 
-def step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads) -> dict:
-    """What one step logs: both losses, D's mean probabilities and its accuracy on each side, and
-    each network's gradient norm (as the step computed it: per replica, times the loss scale
-    under float16)."""
+def step_metrics(g_loss, d_loss, real_logits, fake_logits, g_grads, d_grads, extra: dict | None = None) -> dict:
+    """What one step logs: both losses (D's with R1 when it is on), D's mean probabilities and its
+    accuracy on each side, each network's gradient norm (as the step computed it: per replica,
+    times the loss scale under float16), and `extra` (ADA's p, the R1 penalty)."""
     real_logits = ops.cast(real_logits, "float32")
     fake_logits = ops.cast(fake_logits, "float32")
     return {
+        **(extra or {}),
         "g_loss": g_loss,
         "d_loss": d_loss,
         "d_real": ops.mean(ops.sigmoid(real_logits)),

@@ -11,7 +11,7 @@ import keras
 from keras import layers
 
 from facegan.config import ModelConfig
-from facegan.training.layers import FusedBatchNormalization, UpConv2D
+from facegan.training.layers import FusedBatchNormalization, SpectralConv2D, SpectralDense, UpConv2D
 
 BASE = 4  # the generator's first feature map is BASE x BASE
 BASE_UPSAMPLES = 3  # 4 -> 8 -> 16 -> 32 before the resolution-specific tail
@@ -43,24 +43,32 @@ def _up_block(x, size: int, filters: int, cfg: ModelConfig, name: str):
 
 
 def build_discriminator(cfg: ModelConfig) -> keras.Model:
-    """image [N, res, res, channels] in [-1, 1] -> real/fake logit [N, 1] (float32)."""
+    """image [N, res, res, channels] in [-1, 1] -> real/fake logit [N, 1] (float32).
+
+    The lecture's D: 32-64-128-256-512 filters (times cfg.d_width), BatchNorm after every conv
+    but the first; with cfg.spectral_norm every weight is spectrally normalised and the
+    BatchNorms go, as in SNGAN (the normalisation is then the Lipschitz bound, not batch statistics)."""
+    conv = SpectralConv2D if cfg.spectral_norm else layers.Conv2D
+    dense = SpectralDense if cfg.spectral_norm else layers.Dense
+    width = lambda filters: max(1, round(filters * cfg.d_width))
     image = keras.Input((cfg.resolution, cfg.resolution, cfg.channels), name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same", name="conv0")(image)
+    x = conv(width(32), 3, strides=2, padding="same", name="conv0")(image)
     x = layers.LeakyReLU(0.2, name="conv0_lrelu")(x)
     x = layers.Dropout(cfg.dropout, name="conv0_dropout")(x)
-    x = layers.Conv2D(64, 3, strides=2, padding="same", name="conv1")(x)
+    x = conv(width(64), 3, strides=2, padding="same", name="conv1")(x)
     x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="conv1_pad")(x)
     x = _down_tail(x, cfg, "conv1")
     for i, (filters, stride) in enumerate(((128, 2), (256, 1), (512, 1)), start=2):
-        x = layers.Conv2D(filters, 3, strides=stride, padding="same", name=f"conv{i}")(x)
+        x = conv(width(filters), 3, strides=stride, padding="same", name=f"conv{i}")(x)
         x = _down_tail(x, cfg, f"conv{i}")
     x = layers.Flatten(name="flatten")(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    logit = dense(1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
 
 
 def _down_tail(x, cfg: ModelConfig, name: str):
-    x = _batch_norm(x, cfg, name)
+    if not cfg.spectral_norm:
+        x = _batch_norm(x, cfg, name)
     x = layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
     return layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)
 

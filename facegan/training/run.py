@@ -196,6 +196,9 @@ def build_gan(cfg: Config):
         generator_ema=generator_ema,
         ema_decay=t.ema_decay,
         augment=t.augment,
+        ada_target=t.ada_target,
+        ada_images=t.ada_images,
+        r1_gamma=t.r1_gamma,
     )
     g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
     d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
