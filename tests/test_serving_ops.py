@@ -17,6 +17,7 @@ from conftest import ROOT, Hammer, run_cli, start_server, wait_for
 from facegan.client import FaceClient
 from facegan.client.errors import ServingError
 from facegan.serving.batching import BatchingOptions
+from facegan.serving.tls import tls_from_files
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +146,7 @@ def test_tls_round_trip(model_dir, tmp_path):
         check=True,
         capture_output=True,
     )
-    server = start_server(model_dir, ssl_cert=str(cert), ssl_key=str(key))
+    server = start_server(model_dir, tls=tls_from_files(str(cert), str(key)))
     try:
         with FaceClient(f"localhost:{server.port}", tls=str(cert)) as c:
             assert c.from_seeds([0])[0].shape == (1, 32, 32, 3)

@@ -131,13 +131,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--model-config-file-poll-wait-seconds needs --model-config-file")
     if args.monitoring_config_file and not args.rest_api_port:
         raise UsageError("--monitoring-config-file serves metrics on the REST port: give --rest-api-port too")
-    if args.ssl_cert:
-        from facegan.serving.tls import check_tls_files
-
-        check_tls_files(args.ssl_cert, args.ssl_key)
     from facegan.serving.config_files import metrics_path, tls_config
+    from facegan.serving.tls import tls_from_files
 
-    tls = tls_config(args.ssl_config_file) if args.ssl_config_file else None
+    tls = None
+    if args.ssl_cert:
+        tls = tls_from_files(args.ssl_cert, args.ssl_key)
+    if args.ssl_config_file:
+        tls = tls_config(args.ssl_config_file)
     metrics_at = metrics_path(args.monitoring_config_file) if args.monitoring_config_file else None
     batching = _batching(args)
     if args.model_config_file:
@@ -158,8 +159,6 @@ def run(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         batching=batching,
         typed_fields=args.typed_fields,
-        ssl_cert=args.ssl_cert,
-        ssl_key=args.ssl_key,
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
         load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),

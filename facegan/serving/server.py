@@ -25,7 +25,6 @@ from facegan.serving.predictor import Predictor
 from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
-from facegan.serving.tls import check_tls_files
 
 log = logging.getLogger("facegan.serve")
 
@@ -45,13 +44,11 @@ class ServerOptions:
     max_batch: int = DEFAULT_MAX_BATCH  # rows per request
     batching: BatchingOptions | None = None  # None: every request is its own model call
     typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
-    ssl_cert: str | None = None  # PEM certificate chain; with ssl_key turns on TLS
-    ssl_key: str | None = None
     monitoring_port: int | None = None  # Prometheus /metrics on this port
     rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
     load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
     workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
-    tls: TlsConfig | None = None  # --ssl-config-file: key, certificate, client CA, mutual TLS
+    tls: TlsConfig | None = None  # TLS (--ssl-cert/--ssl-key or --ssl-config-file): key, certificate, client CA
     metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
     config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
     config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
@@ -79,10 +76,6 @@ class Server:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         address = f"{options.host}:{options.port}"
         credentials = None
-        if options.ssl_cert or options.ssl_key:
-            check_tls_files(options.ssl_cert, options.ssl_key)
-            pair = (Path(options.ssl_key).read_bytes(), Path(options.ssl_cert).read_bytes())
-            credentials = grpc.ssl_server_credentials([pair])
         if options.tls is not None:
             credentials = grpc.ssl_server_credentials(
                 [(options.tls.server_key, options.tls.server_cert)],
@@ -220,8 +213,6 @@ def serve(sources: list[ModelSource], options: ServerOptions) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server = Server(sources, options).start()
     scheme = "insecure"
-    if options.ssl_cert:
-        scheme = "TLS"
     if options.tls is not None:
         scheme = "mutual TLS" if options.tls.client_verify else "TLS"
     models = ", ".join(f"{n} {v}" for n, v in server.manager.available().items())

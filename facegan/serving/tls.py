@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 from facegan.errors import UsageError
+from facegan.serving.config_files import TlsConfig
 
 
 def check_tls_files(cert: str, key: str) -> None:
@@ -28,3 +30,12 @@ def check_tls_files(cert: str, key: str) -> None:
             f"TLS certificate {cert} or key {key} is not valid PEM (an unencrypted private key and its "
             f"certificate chain): {e.reason or e}"
         ) from None
+
+
+def tls_from_files(cert: str, key: str) -> TlsConfig:
+    """--ssl-cert/--ssl-key as the same TlsConfig an --ssl-config-file gives (no client CA), so the
+    server has one way to turn TLS on."""
+    check_tls_files(cert, key)
+    return TlsConfig(
+        server_key=Path(key).read_bytes(), server_cert=Path(cert).read_bytes(), custom_ca=None, client_verify=False
+    )
