@@ -132,28 +132,32 @@ def _unit(x):
     return x / (ops.sqrt(ops.sum(ops.square(x))) + 1e-12)
 
 
-@keras.saving.register_keras_serializable(package="facegan")
-class SpectralConv2D(layers.Conv2D):
-    """Conv2D with a spectrally normalised kernel (no activation: the discriminator adds its own)."""
+class _SpectralKernel:
+    """Adds the power iteration's vector u (non-trainable: a running estimate) after the layer's own
+    build; `normalized_kernel` is then the kernel the layer computes with."""
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.u = self.add_weight(name="u", shape=(1, self.filters), initializer="random_normal", trainable=False)
+        out = self.kernel.shape[-1]
+        self.u = self.add_weight(name="u", shape=(1, out), initializer="random_normal", trainable=False)
+
+    def normalized_kernel(self, dtype, training):
+        return ops.cast(spectral_normalize(self.kernel, self.u, training), dtype)
+
+
+@keras.saving.register_keras_serializable(package="facegan")
+class SpectralConv2D(_SpectralKernel, layers.Conv2D):
+    """Conv2D with a spectrally normalised kernel (no activation: the discriminator adds its own)."""
 
     def call(self, inputs, training=False):
-        kernel = ops.cast(spectral_normalize(self.kernel, self.u, training), inputs.dtype)
+        kernel = self.normalized_kernel(inputs.dtype, training)
         y = ops.conv(inputs, kernel, strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
         return y + ops.cast(self.bias, y.dtype)
 
 
 @keras.saving.register_keras_serializable(package="facegan")
-class SpectralDense(layers.Dense):
+class SpectralDense(_SpectralKernel, layers.Dense):
     """Dense with a spectrally normalised kernel (no activation)."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.u = self.add_weight(name="u", shape=(1, self.units), initializer="random_normal", trainable=False)
-
     def call(self, inputs, training=False):
-        kernel = ops.cast(spectral_normalize(self.kernel, self.u, training), inputs.dtype)
-        return ops.matmul(inputs, kernel) + ops.cast(self.bias, inputs.dtype)
+        return ops.matmul(inputs, self.normalized_kernel(inputs.dtype, training)) + ops.cast(self.bias, inputs.dtype)
