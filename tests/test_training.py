@@ -129,7 +129,9 @@ def test_non_finite_loss_stops_without_checkpoint(tmp_path):
     assert checkpoints.latest(tmp_path / "run" / "checkpoints") is None
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+@pytest.mark.parametrize("remedies", [{}, {"ada_target": 0.6, "ada_images": 100, "r1_gamma": 0.01}])
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, remedies):
+    """Plain, and with ADA (p is a variable every replica updates) and R1 (a tape inside the tapes)."""
     script = f"""
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -137,11 +139,13 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import sys; sys.path.insert(0, {str(ROOT / "tests")!r})
 from conftest import tiny_config
 from facegan.training.run import train
-train(tiny_config(1, strategy="mirrored", xla=False), run_dir={str(tmp_path / "run")!r}, verbose=0)
+train(tiny_config(1, strategy="mirrored", xla=False, **{remedies!r}), run_dir={str(tmp_path / "run")!r}, verbose=0)
 """
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "2 replica(s)" in res.stdout
     record = _metrics(tmp_path / "run")[0]
     assert np.isfinite(record["g_loss"]) and np.isfinite(record["d_loss"])
+    if remedies:
+        assert 0.0 <= record["ada_p"] <= 1.0 and np.isfinite(record["r1_penalty"]) and record["r1_penalty"] > 0
     assert checkpoints.latest(tmp_path / "run" / "checkpoints") is not None
