@@ -153,10 +153,9 @@ def main() -> None:
     baselines = names[:2]  # the first preset's generator(s): with EMA, its raw G (= the lecture run) too
     for i, first in enumerate(baselines):
         for second in names[i + 1 :]:
-            swd_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "swd")
-            face_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "face")
-            color_diff = paired([r for r in rows if r[0] == first], [r for r in rows if r[0] == second], "color")
-            print(f"| {second} - {first} | {swd_diff} | {face_diff} | {color_diff} |")
+            pair = ([r for r in rows if r[0] == first], [r for r in rows if r[0] == second])
+            diffs = [paired(*pair, what) for what in PICK]
+            print(f"| {second} - {first} | " + " | ".join(diffs) + " |")
 
 
 PICK = {  # a figure of a result row, by name

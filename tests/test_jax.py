@@ -4,26 +4,12 @@ Keras picks its backend at import, so each check runs in a fresh interpreter wit
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
+from conftest import JAX_LOAD_NETWORKS, ROOT, run_cli, run_jax, save_networks
 
 pytestmark = pytest.mark.slow
-
-
-def run_jax(code: str, **env):
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "jax", **env},
-    )
 
 
 SIGN_CHECK = """
@@ -162,18 +148,9 @@ def test_jax_data_parallel_on_two_cpu_devices(tmp_path):
     assert np.isfinite(record["g_loss"]) and np.isfinite(record["d_loss"])
 
 
-LOSSES_ON_JAX = """
-import json, sys, jax.numpy as jnp, keras, numpy as np
-from facegan.config import ModelConfig
-from facegan.training import jax_step
-from facegan.training.gan import FaceGAN
-from facegan.training.models import build_discriminator, build_generator
-
-saved = np.load(sys.argv[1])
-cfg = ModelConfig(resolution=32, dropout=0.0)
-g, d = build_generator(cfg), build_discriminator(cfg)
-g.set_weights([saved[f"g{i}"] for i in range(len(g.weights))])
-d.set_weights([saved[f"d{i}"] for i in range(len(d.weights))])
+LOSSES_ON_JAX = (
+    JAX_LOAD_NETWORKS
+    + """
 gan = FaceGAN(g, d, label_smoothing=0.1)
 values = lambda vs: [v.value for v in vs]
 forward = jax_step.make_forward(gan)
@@ -182,6 +159,7 @@ forward = jax_step.make_forward(gan)
                               jnp.asarray(saved["real"]), jnp.asarray(saved["z"]), None, 0.0)
 print(json.dumps({"g_loss": float(g_loss), "d_loss": float(d_loss)}))
 """
+)
 
 
 def test_both_backends_compute_the_same_losses(tmp_path):
@@ -200,20 +178,11 @@ def test_both_backends_compute_the_same_losses(tmp_path):
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
     z = rng.standard_normal((8, 100)).astype(np.float32)
-    weights = {f"g{i}": w for i, w in enumerate(g.get_weights())}
-    weights.update({f"d{i}": w for i, w in enumerate(d.get_weights())})
-    np.savez(tmp_path / "weights.npz", real=real, z=z, **weights)
+    save_networks(tmp_path / "weights.npz", g, d, real=real, z=z)
     out = FaceGAN(g, d, label_smoothing=0.1).compute_losses(real, z)
     g_loss, d_loss = out["g_loss"], out["d_loss"]
 
-    res = subprocess.run(
-        [sys.executable, "-c", LOSSES_ON_JAX, str(tmp_path / "weights.npz")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
+    res = run_jax(LOSSES_ON_JAX, str(tmp_path / "weights.npz"))
     assert res.returncode == 0, res.stderr[-3000:]
     on_jax = json.loads(res.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(on_jax["g_loss"], float(g_loss), rtol=1e-4)

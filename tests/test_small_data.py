@@ -2,15 +2,12 @@
 place in the step (D's gradient only), spectral normalisation, a narrower D, and the colour figure."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, run_cli
+from conftest import JAX_LOAD_NETWORKS, run_cli, run_jax, save_networks
 
 from facegan.config import ModelConfig
 from facegan.evaluation.color import color_spread
@@ -128,22 +125,16 @@ print(json.dumps(found))
 """
 
 
-def run_jax(code: str, *args):
-    res = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
+def jax_json(code: str, *args):
+    """Run a JAX-side script and read the JSON its last line prints."""
+    res = run_jax(code, *args)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_ada_probability_moves_with_overfitting_in_the_jax_step():
-    found = run_jax(ADA_ON_JAX)
+    found = jax_json(ADA_ON_JAX)
     np.testing.assert_allclose([found["50.0"], found["-50.0"]], [3 * 16 / 400, 0.5 - 3 * 16 / 400], atol=1e-6)
 
 
@@ -184,30 +175,22 @@ def test_r1_changes_only_the_discriminators_gradient():
     np.testing.assert_allclose(float(out1["d_loss"]), float(out0["d_loss"]) + gamma / 2 * float(penalty), rtol=1e-5)
 
 
-R1_ON_JAX = """
-import json, sys, jax, jax.numpy as jnp, keras, numpy as np
-from facegan.config import ModelConfig
-from facegan.training import jax_step
-from facegan.training.gan import FaceGAN
-from facegan.training.models import build_discriminator, build_generator
-
-data = np.load(sys.argv[1])
-cfg = ModelConfig(resolution=32, dropout=0.0)
-g, d = build_generator(cfg), build_discriminator(cfg)
-g.set_weights([data[f"g{i}"] for i in range(len(g.weights))])
-d.set_weights([data[f"d{i}"] for i in range(len(d.weights))])
+R1_ON_JAX = (
+    JAX_LOAD_NETWORKS
+    + """
 found = {}
 for gamma in (0.0, 10.0):
     gan = FaceGAN(g, d, seed=3, r1_gamma=gamma)
     gan.compile(keras.optimizers.Adam(1e-4, beta_1=0.5), keras.optimizers.Adam(1e-4, beta_1=0.5))
     gan.build_optimizers()
     state = jax_step.read_state(gan)
-    g_grads, d_grads, losses, _, _, out = jax_step.make_gradients(gan)(state, data["real"], data["z"], jnp.zeros((2, 8, 0)))
+    g_grads, d_grads, losses, _, _, out = jax_step.make_gradients(gan)(state, saved["real"], saved["z"], jnp.zeros((2, 8, 0)))
     found[str(gamma)] = {"g": np.concatenate([np.ravel(x) for x in g_grads]).tolist(),
                          "d": np.concatenate([np.ravel(x) for x in d_grads]).tolist(),
                          "d_loss": float(losses[1]), "r1": float(out.get("r1_penalty", 0.0))}
 print(json.dumps(found))
 """
+)
 
 
 @pytest.mark.slow
@@ -216,11 +199,9 @@ def test_r1_on_jax_changes_only_d_and_matches_tensorflow(tmp_path):
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
     z = rng.standard_normal((8, 100)).astype(np.float32)
-    weights = {f"g{i}": w for i, w in enumerate(gan.generator.get_weights())}
-    weights.update({f"d{i}": w for i, w in enumerate(gan.discriminator.get_weights())})
-    np.savez(tmp_path / "w.npz", real=real, z=z, **weights)
+    save_networks(tmp_path / "w.npz", gan.generator, gan.discriminator, real=real, z=z)
     _, _, out = gan.compute_gradients(tf.constant(real), tf.constant(z))
-    found = run_jax(R1_ON_JAX, str(tmp_path / "w.npz"))
+    found = jax_json(R1_ON_JAX, str(tmp_path / "w.npz"))
     off, on = found["0.0"], found["10.0"]
     np.testing.assert_array_equal(on["g"], off["g"])
     assert np.abs(np.subtract(on["d"], off["d"])).max() > 1e-3 * np.abs(off["d"]).max()

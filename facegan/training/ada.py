@@ -1,8 +1,8 @@
 """Adaptive discriminator augmentation (ADA, Karras et al. 2020, "Training Generative Adversarial
 Networks with Limited Data").
 
-On 100 faces D learns the training images by heart: within 40 epochs it calls every real image
-real and every fake fake, and stops teaching G anything a face has in common. ADA shows D every
+On 100 faces D learns the training images by heart (by epoch 40 of the quick start it already
+calls 85-95 % of real and of fake images right) and then teaches G less about what faces share. ADA shows D every
 image -- real and generated alike, in both losses -- through random transforms applied with
 probability p, and steers p with the overfitting signal r_t = E[sign(D(x_real))]: above the
 target (0.6 in the paper) D is too sure of the real images, so p goes up; below it p comes down.
