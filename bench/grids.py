@@ -1,7 +1,7 @@
 """Side-by-side preview grids: several runs' generators on the same z, labelled, in one PNG.
 
 Each panel is a run's final checkpoint, its EMA generator (`ema`) or its raw one (`raw`: for an
-`lfw32` run that is the `lecture` run with the same seed, see README Quality), drawn on the
+`lfw32` run that is the `lecture` run with the same seed, see docs/quality.md), drawn on the
 first run's preview z (runs with one seed share it), so the same face sits at the same place in
 every panel.
 

@@ -11,7 +11,7 @@ pairs: for every two generators, the mean of the per-seed differences with a 95 
 interval. One counts as better only when that interval excludes zero.
 
     python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0-5
-    python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see README)
+    python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see docs/quality.md)
     python bench/quality.py --res 64 --epochs 100             # the same on the 64 px set
     python bench/quality.py --presets lfw32 --variant ttur="--g-lr 1e-4 --d-lr 4e-4"   # a remedy, paired
     python bench/quality.py --presets lfw32 --variant ada="--ada-target 0.6" --variant r1="--r1-gamma 0.01" \

@@ -1,4 +1,9 @@
-"""The TF-free client side of TF Serving's gRPC API: messages, NumPy <-> TensorProto, FaceClient.
+"""The TF-free client side of TF Serving's gRPC and REST APIs.
+
+`protocol.py` (TF Serving's messages from `protos.binpb`, without TensorFlow), `tensors.py`
+(NumPy <-> TensorProto, bounded), `model_client.py` (what both clients share), `face_client.py`
+(`FaceClient`, gRPC), `rest_client.py` (`RestClient`, REST; `connect()` picks one by address),
+`errors.py` (`ServingError`).
 
 Nothing here imports TensorFlow (an import-linter contract checks it), so the demo image and any
 user's client stay light.

@@ -1,4 +1,4 @@
-"""`facegan demo`: the Gradio web app, talking to a gRPC server."""
+"""`facegan demo`: the Gradio web app, talking to a server over gRPC or REST."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from facegan.commands.common import add_server_options, server_options
 from facegan.errors import UsageError
 
-HELP = "the Gradio web app, talking to a gRPC server"
+HELP = "the Gradio web app, talking to a server (gRPC or REST)"
 EXAMPLES = """
     facegan demo --server localhost:8500
     facegan demo --server localhost:8500 --model facegan --host 0.0.0.0 --port 7860

@@ -1,4 +1,5 @@
-"""`facegan evaluate`: SWD, memorization and discriminator accuracy for a run or an exported model."""
+"""What `facegan evaluate` computes for a run or an exported model: SWD, face rate, colour,
+memorization and discriminator accuracy."""
 
 from __future__ import annotations
 

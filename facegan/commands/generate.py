@@ -1,4 +1,4 @@
-"""`facegan generate`: faces for seeds, fetched from a gRPC server (no TensorFlow needed)."""
+"""`facegan generate`: faces for seeds, fetched from a server over gRPC or REST (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from facegan.commands.common import add_server_options, server_options
 from facegan.commands.common import seeds as parse_seeds
 from facegan.errors import UsageError
 
-HELP = "write faces for seeds, fetched from a gRPC server"
+HELP = "write faces for seeds, fetched from a server (gRPC or REST)"
 EXAMPLES = """
     facegan generate --server localhost:8500 --seeds 0-15 --out faces --grid
     facegan generate --server localhost:8500 --seeds 0,1,4-6 --out faces --truncation 0.7

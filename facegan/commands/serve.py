@@ -1,4 +1,4 @@
-"""`facegan serve`: TF Serving's gRPC API for exported models. Flags and files are checked
+"""`facegan serve`: TF Serving's gRPC and REST APIs for exported models. Flags and files are checked
 before TensorFlow loads, so a typo answers in a fraction of a second."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
 from facegan.errors import UsageError
 
-HELP = "serve exported models over TensorFlow Serving's gRPC API"
+HELP = "serve exported models over TensorFlow Serving's gRPC and REST APIs"
 EXAMPLES = f"""
     facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT} --rest-api-port 8501
     facegan serve --model-config-file models/models.config --host 0.0.0.0

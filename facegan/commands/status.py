@@ -7,7 +7,7 @@ import argparse
 from facegan.commands.common import add_server_options, server_options
 from facegan.errors import UsageError
 
-HELP = "the versions a gRPC server holds for a model"
+HELP = "the versions a server (gRPC or REST) holds for a model"
 EXAMPLES = """
     facegan status --server localhost:8500
     facegan status --server localhost:8500 --wait 60    # until a version is AVAILABLE

@@ -24,7 +24,7 @@ from facegan.seeds import MAX_SEED
 
 LATEST = "latest"
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away, so a burst can't pile up on the server
-CONCURRENCY = 4  # requests sent to the gRPC server at once
+CONCURRENCY = 4  # requests sent to the server at once
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no web-font downloads
 # 32 px faces, enlarged crisply
 CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"
@@ -239,7 +239,7 @@ def build_app(
 
     CacheSweeper(Path(get_upload_folder()), *cache)  # for the life of the process, like the app
     with gr.Blocks(title="facegan") as app:
-        gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving gRPC server.")
+        gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving server (gRPC or REST).")
         found = gr.State(None)  # the z of the last projected photo (this browser session's)
         with gr.Tabs() as tabs:
             with gr.Tab("Generate", id="generate"):

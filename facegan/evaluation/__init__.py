@@ -1,1 +1,4 @@
-"""How good are the faces: sliced Wasserstein distance, memorization, discriminator accuracy."""
+"""How good are the faces, NumPy only (OpenCV's detector aside): `swd.py` (sliced Wasserstein
+distance), `face_rate.py` (the fraction a face detector finds), `color.py` (colour the generator
+invented), `memorization.py` (nearest training face).
+"""

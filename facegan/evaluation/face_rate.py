@@ -7,7 +7,7 @@ installable package can run anywhere. The detector is OpenCV's frontal-face Haar
 OpenCV 5.0's wheel no longer ships the cascade files). NumPy + OpenCV only: no TensorFlow, so
 the JAX training path can log it too.
 
-Why this detector: measured on the embedded LFW set at 32 px, upscaled to 64 px (README,
+Why this detector: measured on the embedded LFW set at 32 px, upscaled to 64 px (docs/training.md,
 Evaluate), with 100 real faces, 100 LFW non-faces, 200 noise images and 500 images from
 generators after 0, 5, 20, 60 and 200 epochs of the quick start:
 

@@ -1,1 +1,8 @@
-"""TF Serving's gRPC API: a TF-free client (client, protocol, tensors) and `facegan serve` (the rest)."""
+"""`facegan serve`: TF Serving's gRPC and REST APIs over exported models (the client is `facegan.client`).
+
+`model_config.py` (which models), `servable.py` (one loaded version), `batching.py`,
+`manager.py` (versions, labels, hot swap), `predictor.py` (the one code path behind both doors),
+`service.py` (the gRPC door), `rest.py` (the REST door), `config_files.py` (batching,
+monitoring and SSL config files), `tls.py`, `metrics.py`, `text.py` (client text made safe to
+echo; a rate-limited log), `server.py` (the whole server).
+"""

@@ -7,7 +7,7 @@
 Only the wire format lives here: the URL, JSON <-> arrays (TF Serving's one-output/several-output
 rules, `{"b64": ...}` for string tensors whose alias ends in `_bytes`) and HTTP status codes.
 Resolution, validation, limits, batching, deadlines, metrics and logs are the Predictor's, the
-same as for gRPC. HTTP itself is waitress's (see README: concurrency, keep-alive, timeouts, body
+same as for gRPC. HTTP itself is waitress's (see docs/serving.md: concurrency, keep-alive, timeouts, body
 limits), never parsed here.
 """
 

@@ -1,4 +1,5 @@
-"""`facegan serve`: TF Serving's gRPC API in front of the ModelManager, with health, TLS and metrics."""
+"""`facegan serve`: TF Serving's gRPC API (and its REST API on a second port) in front of the
+ModelManager, with health, TLS and metrics."""
 
 from __future__ import annotations
 

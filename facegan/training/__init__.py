@@ -1,1 +1,6 @@
-"""Training: data preparation, the two networks, the GAN train step and the run loop."""
+"""Training: `layers.py` and `models.py` (the two networks), `losses.py` (backend-neutral losses,
+R1, EMA), `augment.py` (DiffAugment), `ada.py` (adaptive augmentation), `gan.py` (the two-tape
+TensorFlow step), `jax_step.py` (the JAX step), `checkpoints.py`, `callbacks.py` (progress,
+reports, previews, checkpoints), `tensorboard.py`, `cluster.py` (several hosts) and `run.py`
+(run folders, `train(cfg)`).
+"""

@@ -1,7 +1,7 @@
 """Training on more than one host: who this process is, and who writes the run folder.
 
 TensorFlow (`--strategy multiworker`): the cluster comes from `TF_CONFIG`, which the Kubeflow
-Training Operator's TFJob sets in every pod (or you set by hand: README, "Scale out"). Every
+Training Operator's TFJob sets in every pod (or you set by hand: docs/deploy.md, "Training on a cluster"). Every
 worker runs the same steps; only the chief writes the shared run folder (config, metrics,
 previews, checkpoints, TensorBoard): the task of type "chief", or worker 0 when the cluster
 has no chief (TensorFlow's own convention). The other workers write into a scratch folder of
