@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEFAULT_MODEL_NAME = "facegan"  # the model export writes and the server, clients and demo ask for by default
 MAX_VERSION = 2**63 - 1  # int64: ModelSpec.version, ModelVersionStatus.version
 _DECIMAL = re.compile(r"[0-9]+")
 # A model name is one safe path segment: it names the folder under the base path.

@@ -8,31 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from configs import tiny_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_config(epochs: int = 2, **train):
-    """lfw32 on the embedded faces, cut down to seconds on a 2-core CPU."""
-    from facegan.config import PRESETS
-
-    return PRESETS["lfw32"].override(
-        train={"epochs": epochs, "batch_size": 16, **train}, preview={"rows": 2, "cols": 3, "margin": 2}
-    )
-
-
-def run_jax(code: str, *args, **env):
-    """Run `code` in a fresh interpreter on the JAX backend (Keras picks its backend at import)."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "KERAS_BACKEND": "jax", **env},
-    )
+# tests/jax/ runs only on the JAX backend, in its own interpreter (tests/test_jax.py starts it)
+collect_ignore = [] if os.environ.get("KERAS_BACKEND") == "jax" else ["jax"]
 
 
 def save_networks(path, generator, discriminator, **arrays) -> None:
@@ -40,23 +22,6 @@ def save_networks(path, generator, discriminator, **arrays) -> None:
     weights = {f"g{i}": w for i, w in enumerate(generator.get_weights())}
     weights.update({f"d{i}": w for i, w in enumerate(discriminator.get_weights())})
     np.savez(path, **arrays, **weights)
-
-
-# The start of a JAX-side script: the 32 px networks (dropout off) with the weights save_networks
-# wrote to sys.argv[1], as g and d; the file's other arrays in `saved`.
-JAX_LOAD_NETWORKS = """
-import json, sys, jax, jax.numpy as jnp, keras, numpy as np
-from facegan.config import ModelConfig
-from facegan.training import jax_step
-from facegan.training.gan import FaceGAN
-from facegan.training.models import build_discriminator, build_generator
-
-saved = np.load(sys.argv[1])
-cfg = ModelConfig(resolution=32, dropout=0.0)
-g, d = build_generator(cfg), build_discriminator(cfg)
-g.set_weights([saved[f"g{i}"] for i in range(len(g.weights))])
-d.set_weights([saved[f"d{i}"] for i in range(len(d.weights))])
-"""
 
 
 def free_port() -> int:

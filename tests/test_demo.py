@@ -190,6 +190,9 @@ def test_browser_renders_a_face(stack, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(stack.url)
+            # the page opens with faces: seed 0's, fetched on load, before anything is clicked
+            page.locator("#gallery img").first.wait_for(state="visible", timeout=30_000)
+            assert "seed 0" in page.locator("#gallery").inner_text()
             seed = page.locator("#seed input")
             seed.fill("42")
             seed.press("Enter")
@@ -200,6 +203,9 @@ def test_browser_renders_a_face(stack, tmp_path):
                 "() => { const i = document.querySelector('#gallery img');"
                 " return i && i.complete && i.naturalWidth > 0; }",
                 timeout=30_000,
+            )
+            page.wait_for_function(
+                "() => document.querySelector('#gallery').innerText.includes('seed 42')", timeout=30_000
             )
             page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
@@ -268,15 +274,16 @@ def test_disk_use_is_bounded(model_dir, tmp_path, monkeypatch):
     content-addressed, so in a shared one a face another test sent would not look new.)"""
     from gradio_client import Client
 
-    from facegan.demo.app import DOWNLOAD_PREFIX, KEEP_DOWNLOADS, build_app, launch
+    from facegan.demo.app import DOWNLOAD_PREFIX, KEEP_DOWNLOADS, build_app, launch, sweep_gradio_cache
     from facegan.demo.faces import FaceSource
 
     cache = tmp_path / "gradio-cache"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
     downloads = tmp_path / "downloads"
     server = start_server(model_dir)
-    app = build_app(FaceSource(f"127.0.0.1:{server.port}", timeout=10), out_dir=str(downloads), cache=(1, 2))
+    app = build_app(FaceSource(f"127.0.0.1:{server.port}", timeout=10), out_dir=str(downloads))
     assert Path(app.GRADIO_CACHE) == cache
+    sweeper = sweep_gradio_cache(every_s=1, age_s=2)
 
     def cached(faces: bool) -> list[Path]:
         return [p for p in cache.rglob("*") if p.is_file() and p.name.startswith(DOWNLOAD_PREFIX) != faces]
@@ -295,5 +302,6 @@ def test_disk_use_is_bounded(model_dir, tmp_path, monkeypatch):
             assert time.time() < deadline, "Gradio's cache was not swept"
             time.sleep(0.5)
     finally:
+        sweeper.stop()
         app.close()
         server.stop(1)

@@ -10,10 +10,10 @@ import tensorflow as tf
 from conftest import run_cli
 
 from facegan.export.writer import export
+from facegan.layout import RunDir
 from facegan.sampling import generate, seed_to_z
 from facegan.training import checkpoints
 from facegan.training.models import build_generator
-from facegan.training.run import load_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def exported(trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference_generator(trained_run):
-    g = build_generator(load_run_config(trained_run).model)
+    g = build_generator(RunDir(trained_run).load_config().model)
     checkpoints.restore_generator(checkpoints.latest(trained_run / "checkpoints"), g)
     return g
 

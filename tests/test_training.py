@@ -12,8 +12,9 @@ import pytest
 from conftest import ROOT, run_cli, tiny_config
 from PIL import Image
 
+from facegan.layout import RunDir
 from facegan.training import checkpoints
-from facegan.training.run import load_run_config, train
+from facegan.training.run import train
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def _metrics(run_dir):
 
 
 def test_run_folder_contents(trained_run):
-    assert load_run_config(trained_run) == tiny_config(2)
+    assert RunDir(trained_run).load_config() == tiny_config(2)
     records = _metrics(trained_run)
     assert [r["epoch"] for r in records] == [1, 2]
     for r in records:

@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 
 from facegan.client.errors import ServingError
+from facegan.versions import DEFAULT_MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class ModelClient:
     def __init__(
         self,
         address: str,
-        model: str = "facegan",
+        model: str = DEFAULT_MODEL_NAME,
         timeout: float = 10.0,
         tls: bool | str | None = None,
         version: int | None = None,

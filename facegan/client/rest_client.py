@@ -19,6 +19,7 @@ import numpy as np
 
 from facegan.client.errors import ServingError
 from facegan.client.model_client import ModelClient, VersionStatus
+from facegan.versions import DEFAULT_MODEL_NAME
 
 FROM_HTTP = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -53,7 +54,7 @@ def _from_json(value) -> np.ndarray:
 class RestClient(ModelClient):
     """One model behind a REST base URL (see ModelClient). `tls`: a CA file for https:// servers."""
 
-    def __init__(self, base_url: str, model: str = "facegan", **options):
+    def __init__(self, base_url: str, model: str = DEFAULT_MODEL_NAME, **options):
         super().__init__(base_url.rstrip("/"), model, **options)
 
     def _open(self) -> None:
@@ -138,7 +139,7 @@ class RestClient(ModelClient):
         ]
 
 
-def connect(server: str, model: str = "facegan", **options):
+def connect(server: str, model: str = DEFAULT_MODEL_NAME, **options):
     """A client for `server`: RestClient for an http:// or https:// URL, else FaceClient (gRPC host:port)."""
     if server.startswith(("http://", "https://")):
         return RestClient(server, model, **options)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from facegan.client.protocol import DEFAULT_SERVER
 from facegan.errors import UsageError
+from facegan.versions import DEFAULT_MODEL_NAME
 
 
 def seeds(text: str) -> list[int]:
@@ -26,7 +27,7 @@ def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         default=DEFAULT_SERVER,
         help="host:port (gRPC) or http://host:port (REST) of facegan serve or TF Serving",
     )
-    parser.add_argument("--model", default="facegan", help="model name (default facegan)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
     parser.add_argument(
         "--label", help="ask for the version under this label of the model config, e.g. stable or canary"
     )

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError("--port must be in 1..65535")
     options = server_options(args)
-    from facegan.demo.app import build_app, launch
+    from facegan.demo.app import build_app, launch, sweep_gradio_cache
     from facegan.demo.faces import FaceSource
 
     app = build_app(
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             options["label"],
         )
     )
+    sweep_gradio_cache()  # for the life of the process, like the app
     where = f"faces from {args.model} at {args.server}"
     print(f"facegan demo: http://{args.host}:{args.port} ({where}; Ctrl-C stops)", flush=True)
     try:

@@ -16,6 +16,7 @@ from facegan.evaluation import face_rate
 from facegan.evaluation.color import color_spread
 from facegan.evaluation.memorization import memorization
 from facegan.evaluation.swd import BATCH, draw, fake_images, swd, swd_dict
+from facegan.layout import MODEL_CARD_FILE, RunDir, VersionDir
 
 MEMORIZATION_FACES = 64
 
@@ -29,8 +30,8 @@ def _from_run(run_dir: Path, ema: bool):
     cfg, generator, ckpt, meta = restore_run_generator(run_dir, ema=ema)
     discriminator = build_discriminator(cfg.model)
     checkpoints.restore_discriminator(ckpt, discriminator)
-    data_json = run_dir / "data.json"
-    trained_on = json.loads(data_json.read_text()).get("sha256") if data_json.is_file() else None
+    manifest = RunDir(run_dir).data_manifest
+    trained_on = json.loads(manifest.read_text()).get("sha256") if manifest.is_file() else None
     source = {"run": str(run_dir), "checkpoint": ckpt.name, "epoch": meta["epoch"], "weights": meta["weights"]}
     return (
         (lambda z: generate(generator, z)),
@@ -46,10 +47,10 @@ def _from_run(run_dir: Path, ema: bool):
 def _from_export(version_dir: Path):
     import tensorflow as tf
 
-    card_path = version_dir / "assets.extra" / "facegan.json"
-    if not (version_dir / "saved_model.pb").is_file() or not card_path.is_file():
-        raise UsageError(f"{version_dir} is not a facegan export (saved_model.pb and assets.extra/facegan.json)")
-    card = json.loads(card_path.read_text())
+    version = VersionDir(version_dir)
+    if not version.is_export():
+        raise UsageError(f"{version_dir} is not a facegan export (saved_model.pb and {MODEL_CARD_FILE})")
+    card = json.loads(version.model_card.read_text())
     fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     data = card["data"]["name"]
     source = {"model": str(version_dir), "version": card["version"], "epoch": card.get("epochs_trained")}

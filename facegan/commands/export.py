@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from facegan.errors import UsageError
-from facegan.versions import MAX_VERSION, check_model_name, parse_version
+from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, parse_version
 
 HELP = "write a run's generator as a versioned SavedModel"
 EXAMPLES = """
@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--checkpoint", help="an epoch number or a checkpoint file (default: the newest intact one)")
     p.add_argument("--base-path", default="models", help="TF Serving's base folder (default models/)")
-    p.add_argument("--name", default="facegan", help="model name (default facegan)")
+    p.add_argument("--name", default=DEFAULT_MODEL_NAME, help=f"model name (default {DEFAULT_MODEL_NAME})")
     p.add_argument("--version", help="version number (default: highest existing + 1)")
 
 

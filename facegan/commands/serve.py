@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
 from facegan.errors import UsageError
+from facegan.versions import DEFAULT_MODEL_NAME
 
 HELP = "serve exported models over TensorFlow Serving's gRPC and REST APIs"
 EXAMPLES = f"""
@@ -24,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model-base-path", help="folder of numbered versions, e.g. models/facegan")
     src.add_argument("--model-config-file", help="TF Serving model_config_list text file, e.g. models/models.config")
-    p.add_argument("--model-name", default="facegan", help="name clients ask for (with --model-base-path)")
+    p.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="name clients ask for (with --model-base-path)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all interfaces)")
     p.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT}, 0: any free port)"

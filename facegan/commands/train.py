@@ -7,13 +7,13 @@ the mapping onto the preset and the resume guard all read it, so a new field nee
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from facegan.config import DEFAULT_PRESET, PRESETS, STRATEGIES
 from facegan.errors import UsageError
+from facegan.layout import RunDir
 
 HELP = "train a GAN run (new or resumed)"
 EXAMPLES = """
@@ -122,20 +122,15 @@ def auto_resume(args: argparse.Namespace) -> None:
         raise UsageError("--auto-resume needs --run-dir (the folder a restart continues)")
     if args.resume or args.checkpoint:
         raise UsageError("--auto-resume decides itself whether to resume: drop --resume/--checkpoint")
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "config.json").is_file() or not any((run_dir / "checkpoints").glob("ckpt-*")):
+    run = RunDir(args.run_dir)
+    if not run.config.is_file() or not run.has_checkpoint():
         return
-    from facegan.config import Config
-
     wanted = train_config(args).validate().to_dict()
-    try:
-        found = Config.from_dict(json.loads((run_dir / "config.json").read_text())).to_dict()
-    except (ValueError, TypeError, KeyError):
-        raise UsageError(f"{run_dir}/config.json is not a facegan run config") from None
+    found = run.load_config().to_dict()
     for config in (wanted, found):
         config["train"].pop("epochs")
     if wanted != found:
-        raise UsageError(f"{run_dir} holds a run with another config: give a new --run-dir, or --resume {run_dir}")
+        raise UsageError(f"{run.path} holds a run with another config: give a new --run-dir, or --resume {run.path}")
     args.resume = args.run_dir
     args.run_dir = None
     args.preset = None
@@ -143,7 +138,7 @@ def auto_resume(args: argparse.Namespace) -> None:
     for flag in FLAGS:  # the run's own config now; only the epoch target carries over
         if not flag.on_resume:
             setattr(args, flag.dest, None)
-    print(f"--auto-resume: continuing {run_dir}", flush=True)
+    print(f"--auto-resume: continuing {run.path}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

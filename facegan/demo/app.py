@@ -19,7 +19,7 @@ from gradio.utils import get_upload_folder
 
 from facegan import images
 from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_STEPS
-from facegan.demo.faces import MAX_FACES, MAX_STEPS, DemoError, Faces, FaceSource, whole_number
+from facegan.demo.faces import MAX_FACES, MAX_FRAMES, DemoError, Faces, FaceSource, whole_number
 from facegan.seeds import MAX_SEED
 
 LATEST = "latest"
@@ -45,17 +45,21 @@ DOWNLOAD_PREFIX = "facegan-"  # the grid PNGs and GIFs this app writes, and Grad
 
 class CacheSweeper:
     """Deletes files older than `age_s` under Gradio's cache folder every `every_s` seconds, in a
-    daemon thread. Gradio's own `delete_cache` task walks a set that requests keep adding to; under
-    steady traffic it dies with "Set changed size during iteration" and never sweeps again (seen in
-    this project's tests with Gradio 6.31), so facegan sweeps by file age itself."""
+    daemon thread that `start()` starts (`facegan demo` does, for the life of the process).
+    Gradio's own `delete_cache` task walks a set that requests keep adding to; under steady
+    traffic it dies with "Set changed size during iteration" and never sweeps again (seen in this
+    project's tests with Gradio 6.31), so facegan sweeps by file age itself."""
 
-    def __init__(self, folder: Path, every_s: float, age_s: float):
+    def __init__(self, folder: Path, every_s: float = CACHE_SWEEP_S, age_s: float = CACHE_AGE_S):
         self.folder = folder
         self.every_s = every_s
         self.age_s = age_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="facegan-cache-sweeper", daemon=True)
+
+    def start(self) -> CacheSweeper:
         self._thread.start()
+        return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -75,6 +79,11 @@ class CacheSweeper:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def sweep_gradio_cache(every_s: float = CACHE_SWEEP_S, age_s: float = CACHE_AGE_S) -> CacheSweeper:
+    """Start sweeping Gradio's cache folder (every image the app sent, every upload)."""
+    return CacheSweeper(Path(get_upload_folder()), every_s, age_s).start()
 
 
 def prune_downloads(*folders: Path) -> None:
@@ -130,13 +139,6 @@ def slider_input(*args, **kwargs) -> gr.Slider:
     return names_its_field(gr.Slider(*args, **kwargs))
 
 
-def _status(faces: Faces, source: FaceSource, started: float) -> str:
-    return (
-        f"{len(faces.images)} faces from **{source.model}** version {faces.version} at `{source.address}` "
-        f"in {time.perf_counter() - started:.2f} s"
-    )
-
-
 def _display_scale(faces: Faces) -> int:
     """Strip and GIF show small faces at >= 128 px (the gallery enlarges its images by itself)."""
     return max(1, 128 // faces.images.shape[1])
@@ -159,50 +161,54 @@ def _handler(fn):
     return wrapper
 
 
-def build_app(
-    source: FaceSource, out_dir: str | None = None, cache: tuple[int, int] = (CACHE_SWEEP_S, CACHE_AGE_S)
-) -> gr.Blocks:
-    """The app. `out_dir` holds the downloads; `cache` is (sweep every S seconds, delete files older
-    than A seconds) for Gradio's cache of every image it sent and every upload."""
-    out = Path(out_dir or tempfile.mkdtemp(prefix="facegan-demo-"))
+class Handlers:
+    """What the widgets call: each method turns widget values into a FaceSource call and its answer
+    into widget values. Downloads (grid PNGs, GIFs) go to `out`."""
 
-    def save(name: str, faces: Faces, suffix: str = ".png") -> str:
-        path = out / f"{DOWNLOAD_PREFIX}{name}-{time.time_ns()}{suffix}"
+    def __init__(self, source: FaceSource, out: Path):
+        self.source = source
+        self.out = out
+
+    def save(self, name: str, faces: Faces, suffix: str = ".png") -> str:
+        path = self.out / f"{DOWNLOAD_PREFIX}{name}-{time.time_ns()}{suffix}"
         if suffix == ".gif":
             images.save_gif(path, list(images.enlarge(faces.images, _display_scale(faces))), ms_per_frame=120)
         else:
             images.save_png(path, images.auto_grid(faces.images))
-        prune_downloads(out, Path(get_upload_folder()))
+        prune_downloads(self.out, Path(get_upload_folder()))
         return str(path)
 
-    @_handler
-    def generate(seed, count, truncation, version):
-        started = time.perf_counter()
-        faces = source.seeds(seed, count, truncation, pinned_version(version))
-        return _gallery(faces), save("faces", faces), _status(faces, source, started)
+    def status(self, faces: Faces, started: float) -> str:
+        return (
+            f"{len(faces.images)} faces from **{self.source.model}** version {faces.version} "
+            f"at `{self.source.address}` in {time.perf_counter() - started:.2f} s"
+        )
 
     @_handler
-    def interpolate(seed_a, seed_b, steps, version, from_found=False, found=None):
+    def generate(self, seed, count, truncation, version):
         started = time.perf_counter()
-        z_from = found if from_found else None
-        if from_found and found is None:
-            raise DemoError("no face found yet: project a photo under Find a face first")
-        faces = source.interpolate(seed_a, seed_b, steps, pinned_version(version), z_from=z_from)
+        faces = self.source.seeds(seed, count, truncation, pinned_version(version))
+        return _gallery(faces), self.save("faces", faces), self.status(faces, started)
+
+    @_handler
+    def interpolate(self, seed_a, seed_b, steps, version, from_found=False, found=None):
+        started = time.perf_counter()
+        z_from = _found_z(from_found, found)
+        faces = self.source.interpolate(seed_a, seed_b, steps, pinned_version(version), z_from=z_from)
         strip = images.grid(images.enlarge(faces.images, _display_scale(faces)), 1, len(faces.images), margin=2)
-        return strip, save("interpolation", faces, ".gif"), _status(faces, source, started)
+        return strip, self.save("interpolation", faces, ".gif"), self.status(faces, started)
 
     @_handler
-    def explore(seed, dim, lo, hi, steps, version, from_found=False, found=None):
+    def explore(self, seed, dim, lo, hi, steps, version, from_found=False, found=None):
         started = time.perf_counter()
-        if from_found and found is None:
-            raise DemoError("no face found yet: project a photo under Find a face first")
-        faces = source.explore(seed, dim, lo, hi, steps, pinned_version(version), z_base=found if from_found else None)
-        return _gallery(faces), _status(faces, source, started)
+        z_base = _found_z(from_found, found)
+        faces = self.source.explore(seed, dim, lo, hi, steps, pinned_version(version), z_base=z_base)
+        return _gallery(faces), self.status(faces, started)
 
     @_handler
-    def project(photo, steps, version):
+    def project(self, photo, steps, version):
         started = time.perf_counter()
-        target, result, answered = source.project(photo, steps, pinned_version(version))
+        target, result, answered = self.source.project(photo, steps, pinned_version(version))
         scale = max(1, 256 // target.shape[0])
         text = (
             f"pixel MSE **{result.loss:.5f}** (pixels in [0, 1]) after {int(steps)} steps, model version {answered}, "
@@ -210,122 +216,168 @@ def build_app(
         )
         return images.enlarge(target[None], scale)[0], images.enlarge(result.image[None], scale)[0], text, result.z
 
-    def use_found(found):
+    def use_found(self, found):
         if found is None:
             raise gr.Error("no face found yet: project a photo first", print_exception=False)
         return True, True, gr.Tabs(selected="interpolate")
 
-    def model_info():
+    def model_info(self):
         """The Model tab; a failure is shown in the panel itself (it also runs when the page loads)."""
+        where = f"**Server** `{self.source.address}` · **model** `{self.source.model}`"
         try:
-            info = source.model_info()
+            info = self.source.model_info()
         except DemoError as e:
-            return f"**Server** `{source.address}` · **model** `{source.model}`\n\n⚠️ {e}", gr.Dropdown()
+            return f"{where}\n\n⚠️ {e}", gr.Dropdown()
         rows = "\n".join(f"| {v.version} | {v.state} | {v.error or ''} |" for v in info["versions"])
         sigs = "\n".join(
             f"| `{name}` | {_tensors(s['inputs'])} | {_tensors(s['outputs'])} |"
             for name, s in info["signatures"].items()
         )
         text = (
-            f"**Server** `{source.address}` · **model** `{source.model}` · latest version **{info['version']}**\n\n"
+            f"{where} · latest version **{info['version']}**\n\n"
             f"| version | state | error |\n|---|---|---|\n{rows}\n\n"
             f"| signature | inputs | outputs |\n|---|---|---|\n{sigs}"
         )
         choices = [LATEST] + [str(v.version) for v in info["versions"] if v.state == "AVAILABLE"]
         return text, gr.Dropdown(choices=choices)
 
-    def random_seed():
+    def random_seed(self):
         return random.SystemRandom().randint(0, MAX_SEED)
 
-    CacheSweeper(Path(get_upload_folder()), *cache)  # for the life of the process, like the app
+
+def _found_z(from_found: bool, found):
+    """The found face's z when the tab's checkbox asks for it (None: start from the seed)."""
+    if not from_found:
+        return None
+    if found is None:
+        raise DemoError("no face found yet: project a photo under Find a face first")
+    return found
+
+
+def build_app(source: FaceSource, out_dir: str | None = None) -> gr.Blocks:
+    """The app: one tab a function, each building its widgets and wiring its own events. `out_dir`
+    holds the downloads. Gradio's cache is swept by `sweep_gradio_cache`, which `facegan demo` starts."""
+    handlers = Handlers(source, Path(out_dir or tempfile.mkdtemp(prefix="facegan-demo-")))
     with gr.Blocks(title="facegan") as app:
         gr.Markdown("# facegan\nFaces from a DCGAN, rendered by a TensorFlow Serving server (gRPC or REST).")
         found = gr.State(None)  # the z of the last projected photo (this browser session's)
+        # the Model tab's version selector: every tab's requests read it, so it exists before them
+        version = gr.Dropdown(
+            [LATEST], value=LATEST, label="pin requests to version", allow_custom_value=False, render=False
+        )
         with gr.Tabs() as tabs:
-            with gr.Tab("Generate", id="generate"):
-                with gr.Row():
-                    seed = number_input(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
-                    dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
-                    count = slider_input(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
-                    truncation = slider_input(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
-                go = gr.Button("Generate", variant="primary", elem_id="generate")
-                status = gr.Markdown(elem_id="status")
-                gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
-                grid_file = gr.File(label="grid as PNG")
-            with gr.Tab("Interpolate", id="interpolate"):
-                with gr.Row():
-                    seed_a = number_input(value=0, label="from seed")
-                    interp_found = gr.Checkbox(False, label="from the found face instead", elem_id="interp-found")
-                    seed_b = number_input(value=1, label="to seed")
-                    steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
-                go_interp = gr.Button("Interpolate", variant="primary")
-                interp_status = gr.Markdown()
-                strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
-                gif = gr.Image(label="as a GIF", type="filepath", elem_id="gif")
-            with gr.Tab("Explore z", id="explore"):
-                gr.Markdown(
-                    "Change one number of the seed vector and watch what it controls (the lecture's experiment)."
-                )
-                with gr.Row():
-                    ex_seed = number_input(value=0, label="seed")
-                    ex_found = gr.Checkbox(False, label="the found face's z instead", elem_id="explore-found")
-                    dim = number_input(value=0, label="dimension (0 … latent_dim − 1)")
-                    lo = number_input(value=-3.0, label="from")
-                    hi = number_input(value=3.0, label="to")
-                    ex_steps = slider_input(2, MAX_STEPS, value=8, step=1, label="steps")
-                go_explore = gr.Button("Explore", variant="primary")
-                ex_status = gr.Markdown()
-                ex_gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
-            with gr.Tab("Find a face", id="find"):
-                gr.Markdown(
-                    "Upload a photo of a face: its centre square, at the model's resolution, is what the model looks "
-                    "for. The server runs gradient descent on z (the `project` signature) and sends back the closest "
-                    f"face it can make and its z. JPEG, PNG or WebP, up to {MAX_UPLOAD}; a few seconds."
-                )
-                with gr.Row():
-                    photo = gr.File(label="photo", file_types=["image"], type="filepath", elem_id="photo")
-                    project_steps = slider_input(
-                        1, PROJECT_MAX_STEPS, value=PROJECT_STEPS, step=1, label="optimisation steps"
-                    )
-                go_project = gr.Button("Find the closest face", variant="primary", elem_id="project")
-                project_status = gr.Markdown(elem_id="project-status")
-                with gr.Row():
-                    target_image = gr.Image(label="what the model sees", format="png", elem_id="target")
-                    found_image = gr.Image(label="the closest face it makes", format="png", elem_id="found")
-                use_z = gr.Button("Use this z in Interpolate and Explore z", elem_id="use-z")
-            with gr.Tab("Model", id="model"):
-                info = gr.Markdown()
-                version = gr.Dropdown([LATEST], value=LATEST, label="pin requests to version", allow_custom_value=False)
-                refresh = gr.Button("Refresh")
-
-        go.click(generate, [seed, count, truncation, version], [gallery, grid_file, status], api_name="generate")
-        dice.click(random_seed, None, seed, api_name="random_seed").then(
-            generate, [seed, count, truncation, version], [gallery, grid_file, status], api_visibility="private"
-        )
-        go_interp.click(
-            interpolate,
-            [seed_a, seed_b, steps, version, interp_found, found],
-            [strip, gif, interp_status],
-            api_name="interpolate",
-        )
-        go_explore.click(
-            explore,
-            [ex_seed, dim, lo, hi, ex_steps, version, ex_found, found],
-            [ex_gallery, ex_status],
-            api_name="explore",
-        )
-        go_project.click(
-            project,
-            [photo, project_steps, version],
-            [target_image, found_image, project_status, found],
-            api_name="project",
-            concurrency_limit=1,  # one projection at a time from this page: each is seconds of server work
-        )
-        use_z.click(use_found, found, [interp_found, ex_found, tabs], api_visibility="private")
-        refresh.click(model_info, None, [info, version], api_name="model_info")
-        app.load(model_info, None, [info, version], api_visibility="private")
+            generate_tab(app, handlers, version)
+            interp_found = interpolate_tab(handlers, version, found)
+            explore_found = explore_tab(handlers, version, found)
+            find_tab(handlers, version, found, use_targets=[interp_found, explore_found, tabs])
+            model_tab(app, handlers, version)
     app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return app
+
+
+def generate_tab(app: gr.Blocks, handlers: Handlers, version: gr.Dropdown) -> None:
+    """Faces for seed, seed+1, …; the page opens with the first eight already there."""
+    with gr.Tab("Generate", id="generate"):
+        with gr.Row():
+            seed = number_input(value=0, label=f"seed (0 … {MAX_SEED})", elem_id="seed")
+            dice = gr.Button("random seed", elem_id="dice", scale=0, min_width=120)
+            count = slider_input(1, MAX_FACES, value=8, step=1, label="faces (seed, seed+1, …)")
+            truncation = slider_input(0.0, 1.0, value=1.0, step=0.05, label="truncation ψ (scales z)")
+        go = gr.Button("Generate", variant="primary", elem_id="generate")
+        status = gr.Markdown(elem_id="status")
+        gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="gallery")
+        grid_file = gr.File(label="grid as PNG")
+    inputs = [seed, count, truncation, version]
+    outputs = [gallery, grid_file, status]
+    go.click(handlers.generate, inputs, outputs, api_name="generate")
+    dice.click(handlers.random_seed, None, seed, api_name="random_seed").then(
+        handlers.generate, inputs, outputs, api_visibility="private"
+    )
+    app.load(handlers.generate, inputs, outputs, api_visibility="private")
+
+
+def interpolate_tab(handlers: Handlers, version: gr.Dropdown, found: gr.State) -> gr.Checkbox:
+    """A spherical interpolation between two seeds' z (or from the found face's); returns the
+    checkbox that Find a face's *Use this z* ticks."""
+    with gr.Tab("Interpolate", id="interpolate"):
+        with gr.Row():
+            seed_a = number_input(value=0, label="from seed")
+            from_found = gr.Checkbox(False, label="from the found face instead", elem_id="interp-found")
+            seed_b = number_input(value=1, label="to seed")
+            steps = slider_input(2, MAX_FRAMES, value=8, step=1, label="steps")
+        go = gr.Button("Interpolate", variant="primary")
+        status = gr.Markdown()
+        strip = gr.Image(label="spherical interpolation of z", type="numpy", format="png", elem_id="strip")
+        gif = gr.Image(label="as a GIF", type="filepath", elem_id="gif")
+    go.click(
+        handlers.interpolate,
+        [seed_a, seed_b, steps, version, from_found, found],
+        [strip, gif, status],
+        api_name="interpolate",
+    )
+    return from_found
+
+
+def explore_tab(handlers: Handlers, version: gr.Dropdown, found: gr.State) -> gr.Checkbox:
+    """One number of z swept from `lo` to `hi` (the lecture's experiment); returns the checkbox
+    that Find a face's *Use this z* ticks."""
+    with gr.Tab("Explore z", id="explore"):
+        gr.Markdown("Change one number of the seed vector and watch what it controls (the lecture's experiment).")
+        with gr.Row():
+            seed = number_input(value=0, label="seed")
+            from_found = gr.Checkbox(False, label="the found face's z instead", elem_id="explore-found")
+            dim = number_input(value=0, label="dimension (0 … latent_dim − 1)")
+            lo = number_input(value=-3.0, label="from")
+            hi = number_input(value=3.0, label="to")
+            steps = slider_input(2, MAX_FRAMES, value=8, step=1, label="steps")
+        go = gr.Button("Explore", variant="primary")
+        status = gr.Markdown()
+        gallery = gr.Gallery(label="faces", columns=8, height=360, format="png", elem_id="explore-gallery")
+    go.click(
+        handlers.explore,
+        [seed, dim, lo, hi, steps, version, from_found, found],
+        [gallery, status],
+        api_name="explore",
+    )
+    return from_found
+
+
+def find_tab(handlers: Handlers, version: gr.Dropdown, found: gr.State, use_targets: list) -> None:
+    """A photo -> the closest face the model makes and its z (kept in `found`); *Use this z* ticks
+    the `use_targets` checkboxes and switches to Interpolate."""
+    with gr.Tab("Find a face", id="find"):
+        gr.Markdown(
+            "Upload a photo of a face: its centre square, at the model's resolution, is what the model looks "
+            "for. The server runs gradient descent on z (the `project` signature) and sends back the closest "
+            f"face it can make and its z. JPEG, PNG or WebP, up to {MAX_UPLOAD}; a few seconds."
+        )
+        with gr.Row():
+            photo = gr.File(label="photo", file_types=["image"], type="filepath", elem_id="photo")
+            steps = slider_input(1, PROJECT_MAX_STEPS, value=PROJECT_STEPS, step=1, label="optimisation steps")
+        go = gr.Button("Find the closest face", variant="primary", elem_id="project")
+        status = gr.Markdown(elem_id="project-status")
+        with gr.Row():
+            target_image = gr.Image(label="what the model sees", format="png", elem_id="target")
+            found_image = gr.Image(label="the closest face it makes", format="png", elem_id="found")
+        use_z = gr.Button("Use this z in Interpolate and Explore z", elem_id="use-z")
+    go.click(
+        handlers.project,
+        [photo, steps, version],
+        [target_image, found_image, status, found],
+        api_name="project",
+        concurrency_limit=1,  # one projection at a time from this page: each is seconds of server work
+    )
+    use_z.click(handlers.use_found, found, use_targets, api_visibility="private")
+
+
+def model_tab(app: gr.Blocks, handlers: Handlers, version: gr.Dropdown) -> None:
+    """The server's versions and signatures, and the version every tab's requests are pinned to."""
+    with gr.Tab("Model", id="model"):
+        info = gr.Markdown()
+        version.render()
+        refresh = gr.Button("Refresh")
+    refresh.click(handlers.model_info, None, [info, version], api_name="model_info")
+    app.load(handlers.model_info, None, [info, version], api_visibility="private")
 
 
 def _tensors(spec: dict) -> str:

@@ -21,9 +21,10 @@ from facegan.client.protocol import PROJECT_MAX_STEPS
 from facegan.data.photo import photo_face
 from facegan.errors import DataError
 from facegan.seeds import MAX_SEED
+from facegan.versions import DEFAULT_MODEL_NAME
 
 MAX_FACES = 16
-MAX_STEPS = 32
+MAX_FRAMES = 32  # frames of one interpolation or exploration
 
 
 class DemoError(ValueError):
@@ -102,7 +103,7 @@ class FaceSource:
     def __init__(
         self,
         address: str,
-        model: str = "facegan",
+        model: str = DEFAULT_MODEL_NAME,
         timeout: float = 10.0,
         tls=None,
         client_cert=None,
@@ -162,7 +163,7 @@ class FaceSource:
         """From seed_a's face (or the face of `z_from`, a projected photo's z) to seed_b's."""
         a = whole_number(seed_a, "first seed", 0, MAX_SEED)
         b = whole_number(seed_b, "second seed", 0, MAX_SEED)
-        steps = whole_number(steps, "steps", 2, MAX_STEPS)
+        steps = whole_number(steps, "steps", 2, MAX_FRAMES)
         client = self.client(version)
         _, z = self._ask(lambda: client.from_seeds([a, b]))
         start = z[0] if z_from is None else latent(z_from, z.shape[1])
@@ -193,7 +194,7 @@ class FaceSource:
     def explore(self, seed, dim, lo, hi, steps, version=None, z_base=None) -> Faces:
         """Sweep one number of seed's z (or of `z_base`, a projected photo's z)."""
         seed = whole_number(seed, "seed", 0, MAX_SEED)
-        steps = whole_number(steps, "steps", 2, MAX_STEPS)
+        steps = whole_number(steps, "steps", 2, MAX_FRAMES)
         lo = number(lo, "the range's start")
         hi = number(hi, "the range's end")
         if lo >= hi or max(abs(lo), abs(hi)) > 10:

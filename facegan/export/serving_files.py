@@ -9,30 +9,27 @@ import numpy as np
 
 from facegan import fileio
 
+WARMUP_SKIPPED = ("project",)  # the projection is warmed up through `project_steps`: the same graph
 
-def write_warmup(path: Path, model_name: str, latent_dim: int, resolution: int) -> None:
-    """assets.extra/tf_serving_warmup_requests: one PredictionLog per signature (TFRecord); the
-    projection is warmed up through `project_steps` with one step (the same graph, in ~0.1 s)."""
+
+def write_warmup(path: Path, model_name: str, signatures: dict) -> None:
+    """TF Serving's warm-up file (`facegan.layout.WARMUP_FILE`): one PredictionLog per signature of
+    the table (TFRecord), each a batch of one zero input; `project_steps` runs one step (~0.1 s)."""
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    inputs = {
-        "serving_default": {"z": tf.make_tensor_proto(np.zeros((1, latent_dim), np.float32))},
-        "from_seed": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
-        "from_seed_png": {"seed": tf.make_tensor_proto(np.zeros((1,), np.int64))},
-        "project_steps": {
-            "image": tf.make_tensor_proto(np.zeros((1, resolution, resolution, 3), np.uint8)),
-            "steps": tf.make_tensor_proto(np.int32(1)),
-        },
-    }
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for signature, tensors in inputs.items():
+        for signature, table in signatures.items():
+            if signature in WARMUP_SKIPPED:
+                continue
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
             )
-            for key, proto in tensors.items():
-                request.inputs[key].CopyFrom(proto)
+            for key, (dtype, shape, *_) in table["inputs"].items():
+                fill = np.ones if key == "steps" else np.zeros  # the smallest valid request: 1 step, zeros
+                value = fill([1 if size == -1 else size for size in shape], dtype)
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 

@@ -1,13 +1,8 @@
-"""The exported graph: a trained generator behind two named serving signatures.
-
-`serving_default`: z float32 [-1, latent_dim] -> images uint8 [-1, H, W, 3]
-`from_seed`:       seed int64 [-1] -> images uint8 [-1, H, W, 3], z float32 [-1, latent_dim]
-`from_seed_png`:   seed int64 [-1] -> image_bytes string [-1]: each face PNG-encoded in the graph
-`project`:         image uint8 [1, H, W, 3] -> z float32 [1, latent_dim], images uint8 [1, H, W, 3],
-                   loss float32 [1]: the closest face the generator makes (facegan.export.projection),
-                   in DEFAULT_STEPS steps
-`project_steps`:   the same with steps int32 [] (1..MAX_STEPS; outside: INVALID_ARGUMENT)
-(TF Serving requires every input of a signature, so "steps optional" is two signatures.)
+"""The exported graph: a trained generator behind the signatures that `facegan.layout.signature_table`
+states (their inputs' specs are read from it): `serving_default` (z -> images), `from_seed`
+(seed -> images, z), `from_seed_png` (seed -> PNG bytes, encoded in the graph), `project` and
+`project_steps` (a photo -> the closest face the generator makes, facegan.export.projection;
+steps outside 1..MAX_STEPS fail with INVALID_ARGUMENT).
 
 Both trace facegan's own `seed_to_z` and `to_uint8`, so the graph reproduces `facegan sample`.
 Keras's ExportArchive saves the tf.Variables that the traced signatures capture, as TensorFlow
@@ -23,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from facegan.export import projection
+from facegan.layout import signature_table
 from facegan.sampling import seed_to_z, to_uint8
 
 
@@ -54,15 +50,23 @@ def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
         with tf.control_dependencies([check]):
             return projector(image, tf.identity(steps))
 
-    image_spec = tf.TensorSpec([1, resolution, resolution, 3], tf.uint8, name="image")
+    table = signature_table(latent_dim, resolution, projection.DEFAULT_STEPS, projection.MAX_STEPS)
+    functions = {
+        "serving_default": serving_default,
+        "from_seed": from_seed,
+        "from_seed_png": from_seed_png,
+        "project": project,
+        "project_steps": project_steps,
+    }
     archive = keras.export.ExportArchive()  # no track(generator): see above
-    archive.add_endpoint(
-        "serving_default", serving_default, input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")]
-    )
-    archive.add_endpoint("from_seed", from_seed, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
-    archive.add_endpoint("from_seed_png", from_seed_png, input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
-    archive.add_endpoint("project", project, input_signature=[image_spec])
-    archive.add_endpoint(
-        "project_steps", project_steps, input_signature=[image_spec, tf.TensorSpec([], tf.int32, name="steps")]
-    )
+    for name, function in functions.items():
+        archive.add_endpoint(name, function, input_signature=input_specs(table[name]))
     return archive
+
+
+def input_specs(signature: dict) -> list[tf.TensorSpec]:
+    """A signature's inputs as TensorSpecs, in the table's order (-1, the batch, becomes None)."""
+    return [
+        tf.TensorSpec([None if size == -1 else size for size in spec[1]], tf.as_dtype(spec[0]), name=key)
+        for key, spec in signature["inputs"].items()
+    ]

@@ -17,10 +17,11 @@ from pathlib import Path
 from facegan import __version__
 from facegan.errors import UsageError
 from facegan.export.serving_files import update_models_config, write_warmup
-from facegan.versions import MAX_VERSION, check_model_name, scan_versions
+from facegan.layout import MODELS_CONFIG, RunDir, VersionDir, signature_table
+from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, scan_versions
 
 
-def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
+def model_card(cfg, run: RunDir, ckpt_meta: dict, version: int) -> dict:
     import keras
     import tensorflow as tf
 
@@ -28,15 +29,8 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
     from facegan.export.projection import DEFAULT_STEPS, MAX_STEPS
     from facegan.sampling import SEED_TO_Z_ALGORITHM
 
-    metrics_path = run_dir / "metrics.jsonl"
-    lines = metrics_path.read_text().splitlines() if metrics_path.is_file() else []
-    data_path = run_dir / "data.json"
-    data = json.loads(data_path.read_text()) if data_path.is_file() else {}
-    projection_outputs = {
-        "z": ["float32", [1, cfg.model.latent_dim]],
-        "images": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]],
-        "loss": ["float32", [1]],
-    }
+    lines = run.metrics_lines()
+    data = json.loads(run.data_manifest.read_text()) if run.data_manifest.is_file() else {}
     return {
         "format": "facegan-model-card/1",
         "version": version,
@@ -45,33 +39,8 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
         "resolution": cfg.model.resolution,
         "channels": cfg.model.channels,
         "seed_to_z": SEED_TO_Z_ALGORITHM,
-        "signatures": {
-            "serving_default": {
-                "inputs": {"z": ["float32", [-1, cfg.model.latent_dim]]},
-                "outputs": {"images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]]},
-            },
-            "from_seed": {
-                "inputs": {"seed": ["int64", [-1]]},
-                "outputs": {
-                    "images": ["uint8", [-1, cfg.model.resolution, cfg.model.resolution, 3]],
-                    "z": ["float32", [-1, cfg.model.latent_dim]],
-                },
-            },
-            "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
-            "project": {
-                "inputs": {"image": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]]},
-                "outputs": projection_outputs,
-                "steps": DEFAULT_STEPS,
-            },
-            "project_steps": {
-                "inputs": {
-                    "image": ["uint8", [1, cfg.model.resolution, cfg.model.resolution, 3]],
-                    "steps": ["int32", [], f"1..{MAX_STEPS}"],
-                },
-                "outputs": projection_outputs,
-            },
-        },
-        "run": run_dir.name,
+        "signatures": signature_table(cfg.model.latent_dim, cfg.model.resolution, DEFAULT_STEPS, MAX_STEPS),
+        "run": run.path.name,
         "epochs_trained": ckpt_meta.get("epoch"),
         "data": {"name": cfg.data.path or EMBEDDED, "count": data.get("count"), "sha256": data.get("sha256")},
         "last_metrics": json.loads(lines[-1]) if lines else None,
@@ -94,7 +63,7 @@ def model_card(cfg, run_dir: Path, ckpt_meta: dict, version: int) -> dict:
 def export(
     run_dir: str | os.PathLike,
     base_path: str | os.PathLike = "models",
-    name: str = "facegan",
+    name: str = DEFAULT_MODEL_NAME,
     version: int | None = None,
     checkpoint: str | os.PathLike | None = None,
 ) -> Path:
@@ -104,13 +73,13 @@ def export(
     from facegan.export.signatures import build_archive
     from facegan.training.run import restore_run_generator
 
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     problem = check_model_name(name)
     if problem:
         raise UsageError(problem)
     if version is not None and not 1 <= version <= MAX_VERSION:
         raise UsageError(f"version must be a number from 1 to {MAX_VERSION}, got {version}")
-    cfg, generator, _, meta = restore_run_generator(run_dir, checkpoint)  # a bad checkpoint fails before any write
+    cfg, generator, _, meta = restore_run_generator(run.path, checkpoint)  # a bad checkpoint fails before any write
     model_dir = Path(base_path) / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -132,11 +101,12 @@ def export(
     try:
         staging.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read it
         build_archive(generator).write_out(str(staging), verbose=False)
-        (staging / "assets").mkdir(exist_ok=True)
-        extra = staging / "assets.extra"
-        extra.mkdir(exist_ok=True)
-        (extra / "facegan.json").write_text(json.dumps(model_card(cfg, run_dir, meta, version), indent=2) + "\n")
-        write_warmup(extra / "tf_serving_warmup_requests", name, cfg.model.latent_dim, cfg.model.resolution)
+        staged = VersionDir(staging)
+        staged.assets.mkdir(exist_ok=True)
+        staged.extra.mkdir(exist_ok=True)
+        card = model_card(cfg, run, meta, version)
+        staged.model_card.write_text(json.dumps(card, indent=2) + "\n")
+        write_warmup(staged.warmup, name, card["signatures"])
         os.rename(staging, final)  # fails rather than replace if `final` appeared meanwhile
     except (OSError, tf.errors.OpError) as e:  # a full disk, a file-size limit, a vanished folder
         shutil.rmtree(staging, ignore_errors=True)
@@ -145,10 +115,10 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
-        update_models_config(Path(base_path) / "models.config", name, model_dir)
+        update_models_config(Path(base_path) / MODELS_CONFIG, name, model_dir)
     except OSError as e:
         raise UsageError(
-            f"exported {final}, but cannot update {Path(base_path) / 'models.config'}: {_reason(e)}"
+            f"exported {final}, but cannot update {Path(base_path) / MODELS_CONFIG}: {_reason(e)}"
         ) from None
     return final
 

@@ -30,6 +30,17 @@ NOT_FOUND = grpc.StatusCode.NOT_FOUND
 MAX_WARNED_NAMES = 1000  # per model: a base path filling up with junk cannot grow the server's memory
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model a request means, as TF Serving's ModelSpec: a name and a pinned version, a
+    version label, or neither (the highest available version). Both doors build one; it travels
+    through the Predictor to `resolve()`."""
+
+    name: str
+    version: int | None = None
+    label: str = ""
+
+
 @dataclass
 class VersionState:
     state: int
@@ -71,8 +82,11 @@ class ModelManager:
         self._warned: dict[str, set[str]] = {}  # model -> folder names already warned about
 
     # ---- lookup -------------------------------------------------------------------------
-    def resolve(self, name: str, version: int | None = None, label: str = "") -> int:
+    def resolve(self, ref: ModelRef) -> int:
         """The version a request means: pinned, labelled, or the highest available."""
+        name = ref.name
+        version = ref.version
+        label = ref.label
         with self._lock:
             if name not in self.sources:
                 raise ServingError(NOT_FOUND, f"Servable not found for request: Latest({shorten(name)})")
@@ -95,11 +109,11 @@ class ModelManager:
             return max(ready)
 
     @contextlib.contextmanager
-    def pin(self, name: str, version: int | None = None, label: str = ""):
+    def pin(self, ref: ModelRef):
         """Hold a version for one request; unloading waits for it."""
         with self._lock:
-            v = self.resolve(name, version, label)
-            st = self._versions[name][v]
+            v = self.resolve(ref)
+            st = self._versions[ref.name][v]
             st.in_flight += 1
         try:
             yield st.servable
@@ -236,13 +250,19 @@ class ModelManager:
         self._on_change()
 
     def _unload_version(self, name: str, version: int) -> None:
+        """Drain and release one version. The lock every request's `resolve()` takes is held only
+        to change the version's state: waiting for its in-flight requests (Condition.wait releases
+        the lock) and releasing it (joining batcher threads, malloc_trim) happen outside it, so
+        other models and versions answer meanwhile. Only the poller (one at a time) unloads."""
         with self._lock:
             st = self._versions[name][version]
-            st.state = ModelState.UNLOADING  # no new requests from here on
-            self._on_change()
+            st.state = ModelState.UNLOADING  # resolve() no longer picks it: no new requests from here on
+        self._on_change()
+        with self._lock:
             while st.in_flight:
                 self._lock.wait()
-            self._unload(name, version, st.servable)
+        self._unload(name, version, st.servable)
+        with self._lock:
             st.servable = None
             st.state = ModelState.END
             del self._versions[name][version]

@@ -20,7 +20,7 @@ import numpy as np
 from facegan.client.errors import ServingError
 from facegan.client.protocol import DEFAULT_MAX_BATCH, MAX_MESSAGE_BYTES
 from facegan.client.tensors import TensorError, declared_shape, dtype_name, to_numpy
-from facegan.serving.manager import ModelManager, VersionState
+from facegan.serving.manager import ModelManager, ModelRef, VersionState
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.servable import Signature
 from facegan.serving.text import RateLimitedLog, shorten
@@ -164,15 +164,16 @@ class Predictor:
 
     def predict(
         self,
-        model: str,
-        version: int | None,
-        label: str,
+        ref: ModelRef,
         signature_name: str,
-        inputs: Mapping | Callable[[Signature], Mapping],
+        read_inputs: Callable[[Signature], Mapping],
         output_filter: list[str],
         deadline: float | None,
     ) -> Prediction:
-        with self.manager.pin(model, version, label) as servable:
+        """Run one signature of the version `ref` means. `read_inputs` turns the request's inputs
+        into {alias: InputTensor or TensorProto} once the signature is known (REST's JSON needs its
+        dtypes); malformed ones raise INVALID_ARGUMENT."""
+        with self.manager.pin(ref) as servable:
             name = signature_name or "serving_default"
             signature = servable.signatures.get(name)
             if signature is None:
@@ -182,26 +183,24 @@ class Predictor:
             unknown = sorted(set(output_filter) - set(signature.outputs))
             if unknown:
                 raise ServingError(INVALID, f"output tensor alias not found in signature: {names(unknown)}")
-            if callable(inputs):  # a door that needs the signature to read its inputs (REST's JSON)
-                inputs = inputs(signature)
-            arrays = validate_inputs(signature, inputs, self.max_batch)
+            arrays = validate_inputs(signature, read_inputs(signature), self.max_batch)
             outputs = servable.predict(name, arrays, deadline)
             wanted = output_filter or list(signature.outputs)
             return Prediction(servable.version, name, {alias: outputs[alias] for alias in wanted})
 
-    def metadata(self, model: str, version: int | None, label: str):
+    def metadata(self, ref: ModelRef):
         """(version, the SignatureDef map) of the version a request means."""
-        with self.manager.pin(model, version, label) as servable:
+        with self.manager.pin(ref) as servable:
             return servable.version, servable.signature_defs
 
-    def status(self, model: str, version: int | None, label: str) -> dict[int, VersionState]:
-        if not model:
+    def status(self, ref: ModelRef) -> dict[int, VersionState]:
+        if not ref.name:
             raise ServingError(INVALID, "Missing model name in request.")
-        versions = self.manager.status(model)
-        if label:
-            version = self.manager.resolve(model, label=label)
+        versions = self.manager.status(ref.name)
+        version = self.manager.resolve(ref) if ref.label else ref.version
         if version is None:
             return versions
         if version not in versions:
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {shorten(model)}")
+            message = f"Could not find version {version} of model {shorten(ref.name)}"
+            raise ServingError(grpc.StatusCode.NOT_FOUND, message)
         return {version: versions[version]}

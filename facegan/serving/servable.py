@@ -14,9 +14,9 @@ import numpy as np
 
 from facegan.client.errors import ServingError
 from facegan.client.tensors import DTYPES, to_numpy
+from facegan.layout import VersionDir
 from facegan.serving.batching import Batcher, BatchingOptions
 
-WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 SOLO_CALLS = 1  # per version: signatures that cannot be batched (the projection) run one at a time
 SOLO_WAIT_S = 30.0  # the longest such a call waits for its turn (or less, the client's deadline)
@@ -43,7 +43,7 @@ def read_signature_defs(path: Path):
     """The "serve" meta graph's SignatureDef map, as TF Serving's GetModelMetadata returns it."""
     from tensorflow.core.protobuf import saved_model_pb2
 
-    saved_model = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    saved_model = saved_model_pb2.SavedModel.FromString(VersionDir(path).saved_model.read_bytes())
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
             return meta_graph.signature_def
@@ -152,7 +152,7 @@ class Servable:
         import tensorflow as tf
         from tensorflow_serving.apis import prediction_log_pb2
 
-        path = self.path / WARMUP_FILE
+        path = VersionDir(self.path).warmup
         if not path.is_file():
             return 0
         count = 0

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from facegan.client.errors import ServingError
 from facegan.client.tensors import from_numpy
+from facegan.serving.manager import ModelRef
 from facegan.serving.predictor import INVALID, Predictor
 from facegan.serving.text import shorten
 
@@ -58,10 +59,14 @@ def _rpc(method):
     return wrapper
 
 
-def requested_version(spec) -> tuple[int | None, str]:
-    """(version, label) a ModelSpec asks for: (N, "") pinned, (None, "stable") labelled, (None, "") the latest."""
+def model_ref(spec) -> ModelRef:
+    """The model a ModelSpec means: a pinned version, a label, or (neither) the latest."""
     choice = spec.WhichOneof("version_choice")
-    return (spec.version.value, "") if choice == "version" else (None, spec.version_label if choice else "")
+    if choice == "version":
+        return ModelRef(spec.name, version=spec.version.value)
+    if choice == "version_label":
+        return ModelRef(spec.name, label=spec.version_label)
+    return ModelRef(spec.name)
 
 
 class PredictionService:
@@ -75,10 +80,9 @@ class PredictionService:
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         prediction = self.predictor.predict(
-            spec.name,
-            *requested_version(spec),
+            model_ref(spec),
             spec.signature_name,
-            request.inputs,
+            lambda signature: request.inputs,  # TensorProtos: validated against any signature as they are
             list(request.output_filter),
             deadline,
         )
@@ -99,7 +103,7 @@ class PredictionService:
             unsupported = sorted(fields - {"signature_def"})
             raise ServingError(INVALID, f"Metadata field {shorten(unsupported[0])} is not supported")
         spec = request.model_spec
-        version, signature_defs = self.predictor.metadata(spec.name, *requested_version(spec))
+        version, signature_defs = self.predictor.metadata(model_ref(spec))
         return metadata_response(spec.name, version, signature_defs)
 
 
@@ -132,7 +136,7 @@ class ModelService:
     @_rpc
     def GetModelStatus(self, request, context):
         spec = request.model_spec
-        return status_response(self.predictor.status(spec.name, *requested_version(spec)))
+        return status_response(self.predictor.status(model_ref(spec)))
 
 
 def generic_handlers(prediction: PredictionService, models: ModelService) -> list[grpc.GenericRpcHandler]:

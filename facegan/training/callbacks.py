@@ -26,6 +26,7 @@ import numpy as np
 from facegan import images
 from facegan.errors import NonFiniteLossError
 from facegan.fileio import append_line
+from facegan.layout import RunDir
 from facegan.sampling import generate
 from facegan.training import checkpoints
 
@@ -34,7 +35,7 @@ from facegan.training import checkpoints
 class RunContext:
     """What the callbacks of one `fit()` share."""
 
-    run_dir: Path
+    run: RunDir  # the folder this process writes (the run's, or a non-chief worker's scratch)
     epochs: int
     steps_per_epoch: int
     batch_size: int
@@ -127,7 +128,7 @@ class EpochReport(keras.callbacks.Callback):
             "time": time.time(),
         }
         self.ctx.last_logs = record
-        append_line(self.ctx.run_dir / "metrics.jsonl", json.dumps(record))
+        append_line(self.ctx.run.metrics, json.dumps(record))
         quality = ""
         if "swd" in record:
             quality = f"  SWD {record['swd']:.1f}"
@@ -197,18 +198,18 @@ class Previews(keras.callbacks.Callback):
         if self.ctx.partial:
             return
         faces = generate(self.model.sampler, self.ctx.preview_z)
-        path = self.ctx.run_dir / "previews" / f"epoch-{epoch + 1:04d}.png"
+        path = self.ctx.run.preview(epoch + 1)
         images.save_png(path, images.grid(faces, self.ctx.rows, self.ctx.cols, self.ctx.margin))
 
     def on_train_end(self, logs=None):
-        write_evolution_gif(self.ctx.run_dir, self.gif_ms)
+        write_evolution_gif(self.ctx.run, self.gif_ms)
 
 
-def write_evolution_gif(run_dir: Path, ms: int) -> Path | None:
-    frames = sorted((run_dir / "previews").glob("epoch-*.png"))
+def write_evolution_gif(run: RunDir, ms: int) -> Path | None:
+    frames = run.preview_frames()
     if not frames:
         return None
-    path = run_dir / "evolution.gif"
+    path = run.evolution
     images.save_gif(path, [images.load_png(f) for f in frames], ms)
     return path
 
@@ -225,7 +226,7 @@ class Checkpointer(keras.callbacks.Callback):
         # resume redoes that epoch from its start, and nothing trained before Ctrl-C is lost.
         done = epoch if self.ctx.partial else epoch + 1
         checkpoints.save(
-            self.ctx.run_dir / "checkpoints",
+            self.ctx.run.checkpoints,
             self.model,
             done,
             {**self.ctx.meta, "partial_epoch": self.ctx.partial, "preview_z": self.ctx.preview_z.tolist()},

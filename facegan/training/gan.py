@@ -11,9 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from facegan.training import ada
-from facegan.training.augment import DRAWS, augment
-from facegan.training.losses import ema_rate, gan_losses, metric_names, step_metrics, with_r1
+from facegan.training import step
+from facegan.training.losses import ema_rate, metric_names
 
 
 class FaceGAN(keras.Model):
@@ -89,19 +88,11 @@ class FaceGAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
         if self.generator_ema is not None:
             self._update_ema()
-        extra = {}
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = ops.cast(batch * replicas, "float32")
+        p, metrics = step.after_step(self, out, g_grads, d_grads, self.ada_p.value, global_batch)
         if self.ada_target:
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            global_batch = ops.cast(batch * replicas, "float32")
-            p = ada.adjust(self.ada_p.value, out["real_logits"], self.ada_target, global_batch, self.ada_images)
             self.ada_p.assign(p)
-            extra["ada_p"] = self.ada_p.value
-        if self.r1_gamma:
-            extra["r1_penalty"] = out["r1_penalty"]
-
-        metrics = step_metrics(
-            out["g_loss"], out["d_loss"], out["real_logits"], out["fake_logits"], g_grads, d_grads, extra
-        )
         for name, value in metrics.items():
             self.trackers[name].update_state(value)
         logs = {name: t.result() for name, t in self.trackers.items()}
@@ -129,38 +120,13 @@ class FaceGAN(keras.Model):
         return g_grads, d_grads, out
 
     def compute_losses(self, real, z):
-        """The forward half of the step: {g_loss, d_loss, real_logits, fake_logits[, r1_penalty]}
-        for a batch and its z. D sees both sides through the same augmentation (DiffAugment's
-        policy or ADA at its current p); with R1 d_loss includes gamma/2 * the penalty."""
-        fake = self.generator(z, training=True)
-        batch = ops.shape(real)[0]
-        if self.augment:
-            u = keras.random.uniform((2, batch, DRAWS * len(self.augment)), seed=self.aug_sampler)
-            real = augment(real, self.augment, u[0])
-            fake = augment(fake, self.augment, u[1])
-        if self.ada_target:
-            u = keras.random.uniform((2, batch, ada.DRAWS), seed=self.aug_sampler)
-            real = ada.augment(real, self.ada_p.value, u[0])
-            fake = ada.augment(fake, self.ada_p.value, u[1])
-        out = {}
-        if self.r1_gamma:
-            import tensorflow as tf
-
-            # A tape inside the step's tapes: they record this gradient too, so d_loss's gradient
-            # includes the penalty's (double backprop). It watches the images D saw.
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(real)
-                real_logits = self.discriminator(real, training=True)
-                summed = ops.sum(ops.cast(real_logits, "float32"))
-            grad_real = r1_tape.gradient(summed, real)
-        else:
-            real_logits = self.discriminator(real, training=True)
-        fake_logits = self.discriminator(fake, training=True)
-        g_loss, d_loss = gan_losses(real_logits, fake_logits, self.label_smoothing)
-        if self.r1_gamma:
-            d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, self.r1_gamma)
-        out.update(g_loss=g_loss, d_loss=d_loss, real_logits=real_logits, fake_logits=fake_logits)
-        return out
+        """The forward half of the step (facegan.training.step.forward) with the networks called as
+        Keras layers and this step's augmentation draws."""
+        draws = step.augmentation_draws(self)
+        u = None
+        if draws:
+            u = keras.random.uniform((2, ops.shape(real)[0], draws), seed=self.aug_sampler)
+        return step.forward(self, step.KerasNetworks(self.generator, self.discriminator), real, z, u, self.ada_p.value)
 
     def _update_ema(self):
         beta = ema_rate(self.ema_decay, self.g_optimizer.iterations)  # iterations: updates made, this one included

@@ -1,24 +1,25 @@
 """The lecture's step on the JAX backend: stateless, jitted, each loss updating only its own network.
 
-One forward pass (`stateless_call` of both networks, BatchNorm statistics and dropout RNG
-carried as non-trainable state) gives g_loss and d_loss; `jax.vjp` then pulls back g_loss to
-the generator's weights only and d_loss to the discriminator's only -- the two gradient tapes of
-the TensorFlow step. The optimizers' `stateless_apply` updates each network from its own
-gradients. `fit_jax` drives it with the same callbacks as `fit()` on TensorFlow, writing the
-state back into the Keras variables before they run, so previews, checkpoints and exports
-are the same files.
+One forward pass (facegan.training.step.forward, the same as on TensorFlow, with both networks
+called through `stateless_call`: BatchNorm statistics and dropout RNG carried as non-trainable
+state) gives g_loss and d_loss; `jax.vjp` then pulls back g_loss to the generator's weights
+only and d_loss to the discriminator's only -- the two gradient tapes of the TensorFlow step.
+The optimizers' `stateless_apply` updates each network from its own gradients. `fit_jax`
+drives it with the same callbacks as `fit()` on TensorFlow, writing the state back into the
+Keras variables before they run, so previews, checkpoints and exports are the same files.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
 
-from facegan.training import ada
-from facegan.training.augment import DRAWS, augment
-from facegan.training.losses import ema_rate, gan_losses, metric_names, step_metrics, with_r1
+from facegan.training import step
+from facegan.training.losses import ema_rate, metric_names
 
 
 def latent(base_key, iteration, batch: int, latent_dim: int):
@@ -30,64 +31,108 @@ def base_key(gan):
     return jax.random.key(int(np.asarray(gan.z_sampler.state.value)[0]))
 
 
-def make_forward(gan):
-    """forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u, p) -> ((g_loss, d_loss), (g_ntv, d_ntv, out)):
-    the forward half of the step, stateless (what FaceGAN.compute_losses is on TensorFlow); out
-    holds real_logits, fake_logits and, with R1, r1_penalty. u: the augmentation's uniform
-    numbers, p: ADA's probability."""
-    g = gan.generator
-    d = gan.discriminator
+class JaxState(NamedTuple):
+    """Everything the jitted step reads and returns, as arrays (a pytree): each network's trainable
+    (tv) and non-trainable (ntv: BatchNorm statistics, dropout RNG) values, both optimizers'
+    variables, ADA's probability, and the EMA generator's variables (None without EMA). The
+    fields are lists in the Keras variables' order (`state_variables`), so `read_state` and
+    `write_state` are one zip."""
 
-    def forward(g_tv, d_tv, g_ntv, d_ntv, real, z, u, p):
-        fake, g_ntv = g.stateless_call(g_tv, g_ntv, z, training=True)
-        if gan.augment:
-            real = augment(real, gan.augment, u[0])
-            fake = augment(fake, gan.augment, u[1])
-        if gan.ada_target:
-            real = ada.augment(real, p, u[0])
-            fake = ada.augment(fake, p, u[1])
-        out = {}
-        if gan.r1_gamma:
-            # Gradient of D's summed real logits w.r.t. the images it saw; the pullback of d_loss
-            # then differentiates through this gradient (double backprop).
-            def summed_logits(x):
-                logits, ntv = d.stateless_call(d_tv, d_ntv, x, training=True)
-                return jnp.sum(logits.astype("float32")), (logits, ntv)
+    g_tv: list
+    g_ntv: list
+    d_tv: list
+    d_ntv: list
+    g_opt: list
+    d_opt: list
+    ada_p: list  # [p]
+    ema: list | None
 
-            grad_real, (real_logits, d_ntv) = jax.grad(summed_logits, has_aux=True)(real)
-        else:
-            real_logits, d_ntv = d.stateless_call(d_tv, d_ntv, real, training=True)
-        fake_logits, d_ntv = d.stateless_call(d_tv, d_ntv, fake, training=True)
-        g_loss, d_loss = gan_losses(real_logits, fake_logits, gan.label_smoothing)
-        if gan.r1_gamma:
-            d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, gan.r1_gamma)
-        out.update(real_logits=real_logits, fake_logits=fake_logits)
-        return (g_loss, d_loss), (g_ntv, d_ntv, out)
 
-    return forward
+def state_variables(gan) -> JaxState:
+    """The Keras variables behind each field of the state."""
+    return JaxState(
+        g_tv=gan.generator.trainable_variables,
+        g_ntv=gan.generator.non_trainable_variables,
+        d_tv=gan.discriminator.trainable_variables,
+        d_ntv=gan.discriminator.non_trainable_variables,
+        g_opt=gan.g_optimizer.variables,
+        d_opt=gan.d_optimizer.variables,
+        ada_p=[gan.ada_p],
+        ema=gan.generator_ema.variables if gan.generator_ema is not None else None,
+    )
+
+
+def read_state(gan) -> JaxState:
+    return JaxState(*[None if group is None else [v.value for v in group] for group in state_variables(gan)])
+
+
+def write_state(gan, state: JaxState) -> None:
+    """Copy the step's state back into the Keras variables (for callbacks and checkpoints)."""
+    for group, values in zip(state_variables(gan), state):
+        for variable, value in zip(group or [], values or []):
+            variable.assign(value)
+
+
+class StatelessNetworks:
+    """The networks on JAX: `stateless_call` with the given weights, threading the non-trainable
+    state (read back from g_ntv and d_ntv after the forward); R1's input gradient by `jax.grad`,
+    which the pullback of d_loss then differentiates through (double backprop)."""
+
+    def __init__(self, gan, g_tv, d_tv, g_ntv, d_ntv):
+        self.generator = gan.generator
+        self.discriminator = gan.discriminator
+        self.g_tv = g_tv
+        self.d_tv = d_tv
+        self.g_ntv = g_ntv
+        self.d_ntv = d_ntv
+
+    def generate(self, z):
+        fake, self.g_ntv = self.generator.stateless_call(self.g_tv, self.g_ntv, z, training=True)
+        return fake
+
+    def discriminate(self, images):
+        logits, self.d_ntv = self.discriminator.stateless_call(self.d_tv, self.d_ntv, images, training=True)
+        return logits
+
+    def discriminate_with_input_grad(self, images):
+        def summed_logits(x):
+            logits, ntv = self.discriminator.stateless_call(self.d_tv, self.d_ntv, x, training=True)
+            return jnp.sum(logits.astype("float32")), (logits, ntv)
+
+        grad, (logits, self.d_ntv) = jax.grad(summed_logits, has_aux=True)(images)
+        return logits, grad
+
+
+class Gradients(NamedTuple):
+    g_grads: list  # g_loss pulled back to G's weights only
+    d_grads: list  # d_loss pulled back to D's weights only
+    g_ntv: list  # G's non-trainable state after the forward
+    d_ntv: list  # D's, likewise
+    out: dict  # the forward's losses and logits (facegan.training.step.forward)
 
 
 def make_gradients(gan):
-    """gradients(state, real, z, u) -> (g_grads, d_grads, losses, g_ntv, d_ntv, out): one forward
-    pass, then the two pullbacks -- g_loss to G's weights only, d_loss to D's only."""
-    forward = make_forward(gan)
+    """gradients(state, real, z, u) -> Gradients: one forward pass (step.forward), then the two
+    pullbacks -- g_loss to G's weights only, d_loss to D's only (the TensorFlow step's two tapes)."""
 
-    def gradients(state, real, z, u):
+    def losses(g_tv, d_tv, state: JaxState, real, z, u):
+        nets = StatelessNetworks(gan, g_tv, d_tv, state.g_ntv, state.d_ntv)
+        out = step.forward(gan, nets, real, z, u, state.ada_p[0])
+        return (out["g_loss"], out["d_loss"]), (nets.g_ntv, nets.d_ntv, out)
+
+    def gradients(state: JaxState, real, z, u) -> Gradients:
         (g_loss, d_loss), pullback, (g_ntv, d_ntv, out) = jax.vjp(
-            lambda gt, dt: forward(gt, dt, state["g_ntv"], state["d_ntv"], real, z, u, state["ada_p"]),
-            state["g_tv"],
-            state["d_tv"],
-            has_aux=True,
+            lambda gt, dt: losses(gt, dt, state, real, z, u), state.g_tv, state.d_tv, has_aux=True
         )
         g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
         d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
-        return g_grads, d_grads, (g_loss, d_loss), g_ntv, d_ntv, out
+        return Gradients(g_grads, d_grads, g_ntv, d_ntv, out)
 
     return gradients
 
 
 def make_step(gan):
-    """-> (state, step): state is a dict of arrays; step(state, real) -> (state, logs) is jitted."""
+    """-> (state, step): state is a JaxState; step(state, real) -> (state, logs) is jitted."""
     g = gan.generator
     # where each of G's variables sits in (trainable, non-trainable), in `g.variables` order (= the EMA model's)
     where = {id(v): (0, i) for i, v in enumerate(g.trainable_variables)}
@@ -96,73 +141,32 @@ def make_step(gan):
     counter = next(i for i, v in enumerate(gan.g_optimizer.variables) if v is gan.g_optimizer.iterations)
     key = base_key(gan)
     aug_key = jax.random.fold_in(key, 1)
-    draws = ada.DRAWS if gan.ada_target else DRAWS * len(gan.augment)
-
+    draws = step.augmentation_draws(gan)
     gradients = make_gradients(gan)
 
     @jax.jit
-    def step(state, real):
-        iteration = state["g_opt"][counter]  # steps taken so far
+    def train_step(state: JaxState, real):
+        iteration = state.g_opt[counter]  # steps taken so far
         z = latent(key, iteration, real.shape[0], gan.latent_dim)
         u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], draws))
-        g_grads, d_grads, (g_loss, d_loss), g_ntv, d_ntv, out = gradients(state, real, z, u)
-        g_tv, g_opt = gan.g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g_tv"])
-        d_tv, d_opt = gan.d_optimizer.stateless_apply(state["d_opt"], d_grads, state["d_tv"])
-        new = {**state, "g_tv": g_tv, "d_tv": d_tv, "g_ntv": g_ntv, "d_ntv": d_ntv, "g_opt": g_opt, "d_opt": d_opt}
-        if "ema" in state:
+        grads = gradients(state, real, z, u)
+        g_tv, g_opt = gan.g_optimizer.stateless_apply(state.g_opt, grads.g_grads, state.g_tv)
+        d_tv, d_opt = gan.d_optimizer.stateless_apply(state.d_opt, grads.d_grads, state.d_tv)
+        ema = state.ema
+        if ema is not None:
             beta = ema_rate(gan.ema_decay, iteration + 1)  # updates made, this one included
-            weights = [(g_tv, g_ntv)[kind][i] for kind, i in slots]
-            new["ema"] = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(state["ema"], weights)]
-        extra = {}
-        if gan.ada_target:
-            p = ada.adjust(state["ada_p"], out["real_logits"], gan.ada_target, real.shape[0], gan.ada_images)
-            new["ada_p"] = p
-            extra["ada_p"] = p
-        if gan.r1_gamma:
-            extra["r1_penalty"] = out["r1_penalty"]
-        logs = step_metrics(g_loss, d_loss, out["real_logits"], out["fake_logits"], g_grads, d_grads, extra)
+            weights = [(g_tv, grads.g_ntv)[kind][i] for kind, i in slots]
+            ema = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(ema, weights)]
+        p, logs = step.after_step(gan, grads.out, grads.g_grads, grads.d_grads, state.ada_p[0], real.shape[0])
+        new = JaxState(g_tv, grads.g_ntv, d_tv, grads.d_ntv, g_opt, d_opt, [p], ema)
         return new, logs
 
-    return read_state(gan), step
-
-
-def read_state(gan) -> dict:
-    values = lambda vs: [v.value for v in vs]
-    state = {
-        "g_tv": values(gan.generator.trainable_variables),
-        "g_ntv": values(gan.generator.non_trainable_variables),
-        "d_tv": values(gan.discriminator.trainable_variables),
-        "d_ntv": values(gan.discriminator.non_trainable_variables),
-        "g_opt": values(gan.g_optimizer.variables),
-        "d_opt": values(gan.d_optimizer.variables),
-        "ada_p": gan.ada_p.value,
-    }
-    if gan.generator_ema is not None:
-        state["ema"] = values(gan.generator_ema.variables)
-    return state
-
-
-def write_state(gan, state: dict) -> None:
-    """Copy the step's state back into the Keras variables (for callbacks and checkpoints)."""
-    pairs = [
-        (gan.generator.trainable_variables, "g_tv"),
-        (gan.generator.non_trainable_variables, "g_ntv"),
-        (gan.discriminator.trainable_variables, "d_tv"),
-        (gan.discriminator.non_trainable_variables, "d_ntv"),
-        (gan.g_optimizer.variables, "g_opt"),
-        (gan.d_optimizer.variables, "d_opt"),
-    ]
-    if "ema" in state:
-        pairs.append((gan.generator_ema.variables, "ema"))
-    gan.ada_p.assign(state["ada_p"])
-    for variables, key in pairs:
-        for v, value in zip(variables, state[key]):
-            v.assign(value)
+    return read_state(gan), train_step
 
 
 def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: list, place=lambda x: x) -> None:
     """fit() for the JAX step: the same callbacks, in the same order, with running-mean logs."""
-    state, step = make_step(gan)
+    state, train_step = make_step(gan)
     callback_list = keras.callbacks.CallbackList(
         callbacks, model=gan, add_history=False, add_progbar=False, epochs=epochs, steps=steps
     )
@@ -174,7 +178,7 @@ def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: 
         sums = dict.fromkeys(names, 0.0)
         for i in range(steps):
             callback_list.on_train_batch_begin(i)
-            state, logs = step(state, place(next(batches)))
+            state, logs = train_step(state, place(next(batches)))
             for k in names:
                 sums[k] += float(logs[k])
             running = {k: v / (i + 1) for k, v in sums.items()}

@@ -1,7 +1,7 @@
-"""Run folders and the training entry point `train(cfg)`.
+"""Starting and continuing runs, and the training entry point `train(cfg)`.
 
-A run folder (`runs/00007-lfw32/`) is the unit of training state: config.json (fully
-resolved), preview_z.npy, metrics.jsonl, previews/, checkpoints/ and evolution.gif.
+A run folder (`runs/00007-lfw32/`, `facegan.layout.RunDir`) is the unit of training state:
+`new_run` makes one for a config, `resume_run` opens one to continue, and `train` trains either.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from facegan import fileio
 from facegan.config import Config
 from facegan.errors import CheckpointError, ConfigError
+from facegan.layout import RunDir
 from facegan.training import checkpoints, cluster
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
@@ -40,24 +41,14 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
             continue
 
 
-def load_run_config(run_dir: str | os.PathLike) -> Config:
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
-    try:
-        return Config.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError:
-        raise ConfigError(f"{path} is not valid JSON") from None
-
-
 def restore_run_generator(run_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None, ema: bool = True):
     """(config, generator, checkpoint path, meta) from a run's latest or given checkpoint: what
     `sample`, `export` and `evaluate` start from. The EMA weights when the run kept them and `ema`."""
     from facegan.training.models import build_generator
 
-    run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)
-    ckpt = checkpoints.choose(run_dir / "checkpoints", checkpoint)
+    run = RunDir(run_dir)
+    cfg = run.load_config()
+    ckpt = checkpoints.choose(run.checkpoints, checkpoint)
     if ckpt is None:
         raise CheckpointError(f"run {run_dir} has no checkpoint yet")
     generator = build_generator(cfg.model)
@@ -141,39 +132,46 @@ def precision_policy(mixed: bool):
 class OpenedRun:
     """A run folder ready to train: new, or resumed from its last checkpoint."""
 
-    run_dir: Path
+    run: RunDir
     cfg: Config  # validated; a resumed run's own config (with a new epoch target, if given)
     checkpoint: Path | None  # where training continues from; None for a new run
     preview_z: np.ndarray  # the run's fixed preview latents
     images: np.ndarray  # the training images, uint8 NHWC
 
 
-def open_run(cfg: Config | None, runs_root, run_dir, resume, epochs: int | None, from_checkpoint=None) -> OpenedRun:
-    """Resume the run folder `resume`, or create a run folder for `cfg` with its config, preview z
-    and data manifest. The data is loaded (and checked) before a new folder is made."""
+def new_run(cfg: Config, runs_root: str | os.PathLike, run_dir: str | os.PathLike | None) -> OpenedRun:
+    """A new run folder for `cfg` (`run_dir`, or the next numbered one under `runs_root`) with
+    its config, preview z and data manifest. The data is loaded (and checked) before any folder
+    is made."""
     from facegan.data.embedded import load_training_data
 
-    if resume is None:
-        cfg = cfg.validate()
-        images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
-        run_dir = Path(run_dir) if run_dir else new_run_dir(runs_root, cfg.name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        z_preview = preview_z(cfg)
-        fileio.write_text(run_dir / "config.json", cfg.to_json())
-        with fileio.atomic_path(run_dir / "preview_z.npy") as tmp:
-            np.save(tmp, z_preview, allow_pickle=False)
-        fileio.write_json(run_dir / "data.json", manifest)
-        return OpenedRun(run_dir, cfg, None, z_preview, images)
-    run_dir = Path(resume)
-    if not run_dir.is_dir():
-        raise ConfigError(f"resume folder {run_dir} does not exist")
-    cfg = load_run_config(run_dir)
+    cfg = cfg.validate()
+    images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
+    run = RunDir(run_dir) if run_dir else RunDir(new_run_dir(runs_root, cfg.name))
+    run.path.mkdir(parents=True, exist_ok=True)
+    z_preview = preview_z(cfg)
+    fileio.write_text(run.config, cfg.to_json())
+    with fileio.atomic_path(run.preview_z) as tmp:
+        np.save(tmp, z_preview, allow_pickle=False)
+    fileio.write_json(run.data_manifest, manifest)
+    return OpenedRun(run, cfg, None, z_preview, images)
+
+
+def resume_run(run_dir: str | os.PathLike, epochs: int | None, from_checkpoint=None) -> OpenedRun:
+    """The run folder `run_dir`, to continue from its newest intact checkpoint (or
+    `from_checkpoint`), with a new epoch target if `epochs` is given. Reading writes nothing."""
+    from facegan.data.embedded import load_training_data
+
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise ConfigError(f"resume folder {run.path} does not exist")
+    cfg = run.load_config()
     if epochs is not None:
         cfg = cfg.override(train={"epochs": epochs})
     cfg = cfg.validate()
     images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
-    checkpoint = checkpoints.choose(run_dir / "checkpoints", from_checkpoint)
-    return OpenedRun(run_dir, cfg, checkpoint, np.load(run_dir / "preview_z.npy"), images)
+    checkpoint = checkpoints.choose(run.checkpoints, from_checkpoint)
+    return OpenedRun(run, cfg, checkpoint, np.load(run.preview_z), images)
 
 
 def build_gan(cfg: Config):
@@ -224,7 +222,7 @@ def train(
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
     verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
     if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
-        run = open_run(None, runs_root, None, resume, epochs, from_checkpoint)
+        run = resume_run(resume, epochs, from_checkpoint)
         task = this_task(run.cfg)
     else:
         task = this_task(cfg)
@@ -237,12 +235,12 @@ def train(
         print(f"{task.kind} {task.index} of {task.workers}: the chief writes {shared}; this one only {scratch}")
     try:
         if resume is None:
-            run = open_run(cfg, runs_root, scratch or run_dir, None, epochs, from_checkpoint)
-        _train(run, resume is not None and scratch is None, verbose, writes_to=scratch or run.run_dir)
+            run = new_run(cfg, runs_root, scratch or run_dir)
+        _train(run, resume is not None and scratch is None, verbose, writes_to=RunDir(scratch or run.run.path))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    return Path(run_dir) if scratch is not None and resume is None else run.run_dir
+    return Path(run_dir) if scratch is not None and resume is None else run.run.path
 
 
 def this_task(cfg: Config) -> cluster.Task:
@@ -256,7 +254,7 @@ def this_task(cfg: Config) -> cluster.Task:
     return cluster.Task("worker", 0, True, 1)
 
 
-def _train(run: OpenedRun, resumed: bool, verbose, writes_to: Path) -> None:
+def _train(run: OpenedRun, resumed: bool, verbose, writes_to: RunDir) -> None:
     import keras
 
     from facegan.data.pipeline import make_dataset, numpy_batches
@@ -272,14 +270,14 @@ def _train(run: OpenedRun, resumed: bool, verbose, writes_to: Path) -> None:
             gan = build_gan(cfg)
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
         if resumed:
-            _drop_metrics_after(run.run_dir / "metrics.jsonl", first_epoch)
+            _drop_metrics_after(run.run.metrics, first_epoch)
         if first_epoch >= t.epochs:
-            print(f"{run.run_dir}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
+            print(f"{run.run.path}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
             return
         data = numpy_batches if jax_backend else make_dataset
         batches, steps = data(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
         ctx = cb.RunContext(
-            run_dir=writes_to,
+            run=writes_to,
             epochs=t.epochs,
             steps_per_epoch=steps,
             batch_size=t.batch_size,
@@ -288,10 +286,10 @@ def _train(run: OpenedRun, resumed: bool, verbose, writes_to: Path) -> None:
             cols=cfg.preview.cols,
             margin=cfg.preview.margin,
             keep_checkpoints=t.keep_checkpoints,
-            meta={"run": run.run_dir.name, "config": cfg.name, "data_count": len(run.images)},
+            meta={"run": run.run.path.name, "config": cfg.name, "data_count": len(run.images)},
             completed_epochs=first_epoch,
         )
-        where = f"resuming {run.run_dir} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run_dir}"
+        where = f"resuming {run.run.path} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run.path}"
         print(
             f"{where}: {len(run.images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
             f"{steps} steps/epoch, {replicas(strategy)} replica(s), {keras.backend.backend()}",

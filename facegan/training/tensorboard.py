@@ -43,7 +43,7 @@ class TensorBoardLog(keras.callbacks.Callback):
 
         first = self.ctx.completed_epochs + 1
         self.writer = SummaryWriter(
-            log_dir=str(self.ctx.run_dir / "tensorboard"), purge_step=first if first > 1 else None, flush_secs=30
+            log_dir=str(self.ctx.run.tensorboard), purge_step=first if first > 1 else None, flush_secs=30
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -53,7 +53,7 @@ class TensorBoardLog(keras.callbacks.Callback):
         for key, value in self.ctx.last_logs.items():
             if key not in SKIPPED and isinstance(value, int | float):
                 self.writer.add_scalar(tag(key), value, step)
-        grid = self.ctx.run_dir / "previews" / f"epoch-{step:04d}.png"
+        grid = self.ctx.run.preview(step)
         if grid.is_file():
             self.writer.add_image("previews", images.load_png(grid), step, dataformats="HWC")
         if step % self.histogram_every == 0 or step == self.ctx.epochs:

@@ -1,0 +1,141 @@
+"""Where facegan's files live: the one module that spells their names.
+
+A run folder (`runs/00007-lfw32/`) is the unit of training state, an export version folder
+(`models/facegan/3/`) the unit of serving state. `RunDir` and `VersionDir` name their files, and
+`signature_table` states the exported signatures once, for the graph, the warm-up records and
+the model card. Nothing else writes these names out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from facegan.config import Config
+from facegan.errors import ConfigError
+
+MODELS_CONFIG = "models.config"  # TF Serving's model_config_list, kept by export in the base path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run folder and the files in it."""
+
+    path: Path  # a str or PathLike is turned into a Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config(self) -> Path:  # the fully resolved config (preset + flags)
+        return self.path / "config.json"
+
+    @property
+    def data_manifest(self) -> Path:  # the data set's manifest (source, count, sha256)
+        return self.path / "data.json"
+
+    @property
+    def preview_z(self) -> Path:  # the fixed preview latents (rows × cols × latent_dim)
+        return self.path / "preview_z.npy"
+
+    @property
+    def metrics(self) -> Path:  # one JSON object per epoch
+        return self.path / "metrics.jsonl"
+
+    @property
+    def previews(self) -> Path:  # the preview grids, epoch-0001.png …
+        return self.path / "previews"
+
+    def preview(self, epoch: int) -> Path:
+        return self.previews / f"epoch-{epoch:04d}.png"
+
+    def preview_frames(self) -> list[Path]:
+        return sorted(self.previews.glob("epoch-*.png"))
+
+    @property
+    def checkpoints(self) -> Path:  # ckpt-0006.npz …
+        return self.path / "checkpoints"
+
+    @property
+    def tensorboard(self) -> Path:  # TensorBoard events
+        return self.path / "tensorboard"
+
+    @property
+    def evolution(self) -> Path:  # the preview grids in epoch order, animated
+        return self.path / "evolution.gif"
+
+    def has_checkpoint(self) -> bool:
+        return any(self.checkpoints.glob("ckpt-*"))
+
+    def load_config(self) -> Config:
+        if not self.config.is_file():
+            raise ConfigError(f"{self.path} is not a run folder (no config.json)")
+        try:
+            return Config.from_dict(json.loads(self.config.read_text()))
+        except json.JSONDecodeError:
+            raise ConfigError(f"{self.config} is not valid JSON") from None
+        except (ValueError, TypeError, KeyError):
+            raise ConfigError(f"{self.config} is not a facegan run config") from None
+
+    def metrics_lines(self) -> list[str]:
+        return self.metrics.read_text().splitlines() if self.metrics.is_file() else []
+
+
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving's name, relative to a version folder
+MODEL_CARD_FILE = "assets.extra/facegan.json"
+
+
+@dataclass(frozen=True)
+class VersionDir:
+    """An export version folder (`<base>/<name>/<version>/`) and the files facegan puts in it."""
+
+    path: Path  # a str or PathLike is turned into a Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def saved_model(self) -> Path:
+        return self.path / "saved_model.pb"
+
+    @property
+    def assets(self) -> Path:
+        return self.path / "assets"
+
+    @property
+    def extra(self) -> Path:  # assets.extra: files TF Serving and facegan read beside the SavedModel
+        return self.path / "assets.extra"
+
+    @property
+    def warmup(self) -> Path:  # TF Serving's warm-up records (PredictionLog TFRecords)
+        return self.path / WARMUP_FILE
+
+    @property
+    def model_card(self) -> Path:  # facegan's model card (JSON)
+        return self.path / MODEL_CARD_FILE
+
+    def is_export(self) -> bool:
+        return self.saved_model.is_file() and self.model_card.is_file()
+
+
+def signature_table(latent_dim: int, resolution: int, default_steps: int, max_steps: int) -> dict:
+    """The exported signatures: name -> inputs and outputs as {key: [dtype, shape, (range)]}, with
+    -1 for the batch dimension. `project` runs `default_steps` of Adam; `project_steps` takes
+    the count (TF Serving requires every input of a signature, so "steps optional" is two)."""
+    face = [-1, resolution, resolution, 3]
+    one_face = [1, resolution, resolution, 3]
+    projection_outputs = {"z": ["float32", [1, latent_dim]], "images": ["uint8", one_face], "loss": ["float32", [1]]}
+    return {
+        "serving_default": {"inputs": {"z": ["float32", [-1, latent_dim]]}, "outputs": {"images": ["uint8", face]}},
+        "from_seed": {
+            "inputs": {"seed": ["int64", [-1]]},
+            "outputs": {"images": ["uint8", face], "z": ["float32", [-1, latent_dim]]},
+        },
+        "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
+        "project": {"inputs": {"image": ["uint8", one_face]}, "outputs": projection_outputs, "steps": default_steps},
+        "project_steps": {
+            "inputs": {"image": ["uint8", one_face], "steps": ["int32", [], f"1..{max_steps}"]},
+            "outputs": projection_outputs,
+        },
+    }
