@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from facegan.config import ModelConfig
+from facegan.training.backend import Backend
 from facegan.training.gan import FaceGAN
 from facegan.training.models import build_discriminator, build_generator
-from facegan.training.run import precision_policy
 
 
 def lecture_step(cfg: ModelConfig, batch: int):
@@ -60,7 +60,7 @@ def lecture_step(cfg: ModelConfig, batch: int):
 
 
 def facegan_step(cfg: ModelConfig, batch: int, xla: bool, mixed: bool):
-    with precision_policy(mixed):
+    with Backend.current().precision_policy(mixed):
         gan = FaceGAN(build_generator(cfg), build_discriminator(cfg), seed=0)
         gan.compile(
             keras.optimizers.Adam(1.5e-4, beta_1=0.5), keras.optimizers.Adam(1.5e-4, beta_1=0.5), jit_compile=xla

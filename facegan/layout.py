@@ -19,13 +19,17 @@ MODELS_CONFIG = "models.config"  # TF Serving's model_config_list, kept by expor
 
 
 @dataclass(frozen=True)
-class RunDir:
-    """A run folder and the files in it."""
+class Folder:
+    """A folder whose files one class names."""
 
     path: Path  # a str or PathLike is turned into a Path
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
+
+
+class RunDir(Folder):
+    """A run folder and the files in it."""
 
     @property
     def config(self) -> Path:  # the fully resolved config (preset + flags)
@@ -86,14 +90,8 @@ WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving's name, re
 MODEL_CARD_FILE = "assets.extra/facegan.json"
 
 
-@dataclass(frozen=True)
-class VersionDir:
+class VersionDir(Folder):
     """An export version folder (`<base>/<name>/<version>/`) and the files facegan puts in it."""
-
-    path: Path  # a str or PathLike is turned into a Path
-
-    def __post_init__(self):
-        object.__setattr__(self, "path", Path(self.path))
 
     @property
     def saved_model(self) -> Path:

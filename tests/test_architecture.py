@@ -56,3 +56,36 @@ def test_no_dense_spots():
         for line, what in dense_spots(ast.parse(path.read_text()))
     ]
     assert not found, "\n".join(found)
+
+
+MAX_FUNCTION_LINES = 80  # a function longer than this is doing more than one thing
+
+
+def long_functions(tree: ast.AST, limit: int = MAX_FUNCTION_LINES) -> list[tuple[int, str, int]]:
+    """(line, name, length) of every function or method longer than `limit` lines, decorators and
+    docstring included."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            length = node.end_lineno - start + 1
+            if length > limit:
+                found.append((start, node.name, length))
+    return found
+
+
+def test_the_length_rule_counts_decorators_and_nested_functions():
+    inner_body = "\n".join(f"        x{i} = {i}" for i in range(4))
+    outer_body = "\n".join(f"    y{i} = {i}" for i in range(4))
+    code = f"@d\ndef outer():\n    def inner():\n{inner_body}\n        pass\n{outer_body}\n"
+    assert long_functions(ast.parse(code), limit=6) == [(1, "outer", 12)]  # inner has 6: not over
+
+
+def test_no_function_in_facegan_is_longer_than_80_lines():
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {name} has {length} lines"
+        for path in SOURCES
+        if path.is_relative_to(ROOT / "facegan")
+        for line, name, length in long_functions(ast.parse(path.read_text()))
+    ]
+    assert not found, "\n".join(found)

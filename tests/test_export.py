@@ -2,6 +2,7 @@
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,31 @@ def test_export_errors(exported, tmp_path):
     blocker.write_text("x")
     assert "cannot write" in fails("--base-path", blocker / "models")
     assert sorted(p.name for p in (base / "facegan").iterdir()) == before
+
+
+def test_export_refuses_bad_versions_and_names(trained_run, tmp_path):
+    base = tmp_path / "models"
+    for version in ("9223372036854775808", "0", "007x", "²", "-1"):
+        res = run_cli("export", "--run", trained_run, "--base-path", base, "--version", version)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    for name in ("..", ".", "a/b", "", "-x", "../../etc"):
+        res = run_cli("export", "--run", trained_run, "--base-path", base, "--name", name)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (name, res.stderr)
+    assert not base.exists() or not any(base.rglob("*"))
+
+
+def test_export_on_a_full_disk_exits_2_and_leaves_nothing(trained_run, tmp_path):
+    """A file-size limit (as a full disk would) hits while the SavedModel is written."""
+    base = tmp_path / "models"
+    (base / "facegan").mkdir(parents=True)
+    code = (
+        "import resource, sys\n"
+        "from facegan.cli import entry\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))\n"  # the weights are 7.6 MB
+        f"sys.argv = ['facegan', 'export', '--run', {str(trained_run)!r}, '--base-path', {str(base)!r}]\n"
+        "sys.exit(entry())\n"
+    )
+    res = subprocess.run(["python", "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert len(res.stderr.strip().splitlines()) == 1 and "cannot write the export" in res.stderr, res.stderr
+    assert list((base / "facegan").iterdir()) == []

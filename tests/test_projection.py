@@ -18,6 +18,7 @@ from facegan.data.embedded import embedded_faces
 from facegan.data.photo import MAX_PIXELS, photo_face
 from facegan.errors import DataError
 from facegan.serving.batching import BatchingOptions
+from facegan.serving.manager import ModelRef
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def test_steps_are_bounded_and_the_image_shape_checked(server, faces):
 
 
 def test_projection_never_joins_a_batch_queue(server):
-    with server.manager.pin("facegan") as servable:
+    with server.manager.pin(ModelRef("facegan")) as servable:
         assert {"project", "project_steps"}.isdisjoint(servable.batchable)
         assert {"serving_default", "from_seed", "from_seed_png"} <= servable.batchable
         assert set(servable._batchers) == servable.batchable

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +23,19 @@ from facegan.layout import MODEL_CARD_FILE, RunDir, VersionDir
 MEMORIZATION_FACES = 64
 
 
-def _from_run(run_dir: Path, ema: bool):
+class Generator(NamedTuple):
+    """What is evaluated: a run's checkpoint or an exported version."""
+
+    sample: Callable[[np.ndarray], np.ndarray]  # z -> uint8 faces
+    discriminator: object  # the run's D (None for an export: exports hold only the generator)
+    latent_dim: int
+    resolution: int
+    trained_data: str | None  # the prepared .npz it was trained on (None: the embedded faces)
+    trained_sha: str | None  # that data's sha256, to tell held-out data from training data
+    source: dict  # where it came from, for the report
+
+
+def _from_run(run_dir: Path, ema: bool) -> Generator:
     from facegan.sampling import generate
     from facegan.training import checkpoints
     from facegan.training.models import build_discriminator
@@ -33,18 +47,18 @@ def _from_run(run_dir: Path, ema: bool):
     manifest = RunDir(run_dir).data_manifest
     trained_on = json.loads(manifest.read_text()).get("sha256") if manifest.is_file() else None
     source = {"run": str(run_dir), "checkpoint": ckpt.name, "epoch": meta["epoch"], "weights": meta["weights"]}
-    return (
-        (lambda z: generate(generator, z)),
-        discriminator,
-        cfg.model.latent_dim,
-        cfg.model.resolution,
-        cfg.data.path,
-        trained_on,
-        source,
+    return Generator(
+        sample=lambda z: generate(generator, z),
+        discriminator=discriminator,
+        latent_dim=cfg.model.latent_dim,
+        resolution=cfg.model.resolution,
+        trained_data=cfg.data.path,
+        trained_sha=trained_on,
+        source=source,
     )
 
 
-def _from_export(version_dir: Path):
+def _from_export(version_dir: Path) -> Generator:
     import tensorflow as tf
 
     version = VersionDir(version_dir)
@@ -54,14 +68,14 @@ def _from_export(version_dir: Path):
     fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     data = card["data"]["name"]
     source = {"model": str(version_dir), "version": card["version"], "epoch": card.get("epochs_trained")}
-    return (
-        (lambda z: fn(z=tf.constant(z))["images"].numpy()),
-        None,
-        card["latent_dim"],
-        card["resolution"],
-        (None if data.startswith("embedded:") else data),
-        card["data"].get("sha256"),
-        source,
+    return Generator(
+        sample=lambda z: fn(z=tf.constant(z))["images"].numpy(),
+        discriminator=None,
+        latent_dim=card["latent_dim"],
+        resolution=card["resolution"],
+        trained_data=None if data.startswith("embedded:") else data,
+        trained_sha=card["data"].get("sha256"),
+        source=source,
     )
 
 
@@ -80,17 +94,19 @@ def evaluate(
 
     started = time.perf_counter()
     detector = face_rate.FaceDetector(face_threshold) if face_rate.available() else None
-    sample, discriminator, latent_dim, resolution, trained_data, trained_sha, source = (
-        _from_run(Path(run), ema) if run else _from_export(Path(model))
-    )
-    data = data or trained_data
+    if run:
+        evaluated = _from_run(Path(run), ema)
+    else:
+        evaluated = _from_export(Path(model))
+    resolution = evaluated.resolution
+    data = data or evaluated.trained_data
     if data is not None and not Path(data).is_file():
         raise UsageError(f"data file {data} does not exist (pass --data with the prepared .npz)")
     train, manifest = load_training_data(str(data) if data else None, resolution)
-    real, z = draw(train, latent_dim, num_images, seed)
-    fakes = fake_images(sample, z)
+    real, z = draw(train, evaluated.latent_dim, num_images, seed)
+    fakes = fake_images(evaluated.sample, z)
     report = {
-        "source": source,
+        "source": evaluated.source,
         "data": manifest.get("source"),
         "images": len(real),
         "seed": seed,
@@ -116,24 +132,11 @@ def evaluate(
     mem = memorization(fakes[:MEMORIZATION_FACES], train, np.random.default_rng(seed))
     pairs = mem.pop("pairs")
     report["memorization"] = mem
-    if discriminator is not None:
-        import keras
-
-        def accuracy(x, real_side):
-            logits = np.concatenate(
-                [
-                    keras.ops.convert_to_numpy(
-                        discriminator(x[i : i + BATCH].astype(np.float32) / 127.5 - 1.0, training=False)
-                    )
-                    for i in range(0, len(x), BATCH)
-                ]
-            )
-            return float(np.mean(logits > 0 if real_side else logits < 0))
-
-        held_out = trained_sha is not None and manifest.get("sha256") != trained_sha
+    if evaluated.discriminator is not None:
+        held_out = evaluated.trained_sha is not None and manifest.get("sha256") != evaluated.trained_sha
         report["discriminator"] = {
-            "accuracy_real": accuracy(real, True),
-            "accuracy_fake": accuracy(fakes, False),
+            "accuracy_real": d_accuracy(evaluated.discriminator, real, real_side=True),
+            "accuracy_fake": d_accuracy(evaluated.discriminator, fakes, real_side=False),
             "real_images": "held out" if held_out else "training images (no held-out set given)",
         }
     report["seconds"] = round(time.perf_counter() - started, 2)
@@ -142,6 +145,21 @@ def evaluate(
     fileio.write_json(out / "report.json", report)
     report["written"] = str(out)
     return report
+
+
+def d_accuracy(discriminator, images_uint8: np.ndarray, real_side: bool) -> float:
+    """The fraction D calls right: real images with a positive logit, fakes with a negative one."""
+    import keras
+
+    logits = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(
+                discriminator(images_uint8[i : i + BATCH].astype(np.float32) / 127.5 - 1.0, training=False)
+            )
+            for i in range(0, len(images_uint8), BATCH)
+        ]
+    )
+    return float(np.mean(logits > 0 if real_side else logits < 0))
 
 
 def table(report: dict) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
+from facegan.client.protocol import DEFAULT_PORT
 from facegan.errors import UsageError
+from facegan.serving.options import LoadRetries, ServerOptions
 from facegan.versions import DEFAULT_MODEL_NAME
 
 HELP = "serve exported models over TensorFlow Serving's gRPC and REST APIs"
@@ -21,14 +22,17 @@ EXAMPLES = f"""
 """
 
 
+DEFAULTS = ServerOptions()  # the flags' defaults are the options' own
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model-base-path", help="folder of numbered versions, e.g. models/facegan")
     src.add_argument("--model-config-file", help="TF Serving model_config_list text file, e.g. models/models.config")
     p.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="name clients ask for (with --model-base-path)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all interfaces)")
+    p.add_argument("--host", default=DEFAULTS.host, help="address to bind (0.0.0.0: all interfaces)")
     p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT}, 0: any free port)"
+        "--port", type=int, default=DEFAULTS.port, help=f"gRPC port (default {DEFAULTS.port}, 0: any free port)"
     )
     p.add_argument(
         "--rest-api-port",
@@ -40,29 +44,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--file-system-poll-wait-seconds",
         type=float,
-        default=1.0,
+        default=DEFAULTS.poll_wait_s,
         metavar="S",
-        help="how often to look for new or removed versions (default 1, 0: never)",
+        help=f"how often to look for new or removed versions (default {DEFAULTS.poll_wait_s:g}, 0: never)",
     )
     p.add_argument(
         "--max-num-load-retries",
         type=int,
-        default=5,
+        default=DEFAULTS.load_retries.max_retries,
         metavar="N",
-        help="try a version that failed to load N more times (default 5, as TF Serving)",
+        help=f"retry a failed version N times (default {DEFAULTS.load_retries.max_retries}, as TF Serving)",
     )
     p.add_argument(
         "--load-retry-interval-micros",
         type=int,
-        default=60_000_000,
+        default=round(DEFAULTS.load_retries.interval_s * 1e6),
         metavar="US",
-        help="wait this long between those tries (default 60 s, as TF Serving)",
+        help=f"wait this long between those tries (default {DEFAULTS.load_retries.interval_s:g} s, as TF Serving)",
     )
     p.add_argument(
         "--max-batch",
         type=int,
-        default=DEFAULT_MAX_BATCH,
-        help=f"largest batch one request may ask for (default {DEFAULT_MAX_BATCH})",
+        default=DEFAULTS.max_batch,
+        help=f"largest batch one request may ask for (default {DEFAULTS.max_batch})",
     )
     p.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one model call")
     p.add_argument("--batching-parameters-file", help="TF Serving BatchingParameters text file (implies batching)")
@@ -74,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model-config-file-poll-wait-seconds",
         type=float,
-        default=0.0,
+        default=DEFAULTS.config_poll_s,
         metavar="S",
         help="re-read --model-config-file every S seconds: labels, policies, models added or removed (default 0: once)",
     )
@@ -149,8 +153,7 @@ def run(args: argparse.Namespace) -> int:
     check_sources(sources)
     import logging
 
-    from facegan.serving.manager import LoadRetries
-    from facegan.serving.server import ServerOptions, serve  # loads TensorFlow: after validation
+    from facegan.serving.server import serve  # loads TensorFlow: after validation
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(

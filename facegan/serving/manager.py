@@ -22,6 +22,7 @@ import grpc
 from facegan.client.errors import ServingError
 from facegan.client.protocol import ModelState
 from facegan.serving.model_config import ModelSource
+from facegan.serving.options import LoadRetries
 from facegan.serving.text import shorten
 from facegan.versions import MAX_VERSION, VersionScan, scan_versions
 
@@ -49,15 +50,6 @@ class VersionState:
     in_flight: int = 0
     failures: int = 0  # failed loads so far (a failed version is retried, as TF Serving does)
     retry_at: float = 0.0  # time.monotonic() after which a failed version may be loaded again
-
-
-@dataclass(frozen=True)
-class LoadRetries:
-    """TF Serving's --max_num_load_retries and --load_retry_interval_micros (same defaults): a
-    version that fails to load (a folder still being copied, a file system hiccup) is tried again."""
-
-    max_retries: int = 5
-    interval_s: float = 60.0
 
 
 class ModelManager:

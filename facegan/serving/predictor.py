@@ -22,8 +22,9 @@ from facegan.client.protocol import DEFAULT_MAX_BATCH, MAX_MESSAGE_BYTES
 from facegan.client.tensors import TensorError, declared_shape, dtype_name, to_numpy
 from facegan.serving.manager import ModelManager, ModelRef, VersionState
 from facegan.serving.metrics import ServerMetrics
+from facegan.serving.rate_limited_log import RateLimitedLog
 from facegan.serving.servable import Signature
-from facegan.serving.text import RateLimitedLog, shorten
+from facegan.serving.text import shorten
 
 log = logging.getLogger("facegan.serve")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

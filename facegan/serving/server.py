@@ -9,19 +9,17 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT, GRPC_OPTIONS, PREDICTION_SERVICE
+from facegan.client.protocol import GRPC_OPTIONS, PREDICTION_SERVICE
 from facegan.errors import UsageError
-from facegan.serving.batching import BatchingOptions
-from facegan.serving.config_files import TlsConfig
-from facegan.serving.manager import LoadRetries, ModelManager
+from facegan.serving.manager import ModelManager
 from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
+from facegan.serving.options import ServerOptions
 from facegan.serving.predictor import Predictor
 from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
@@ -35,24 +33,6 @@ def release_free_heap() -> None:
     Measured: 8 MB less RSS after 20 hot swaps of the 32 px model. A no-op without glibc."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    host: str = "127.0.0.1"  # "0.0.0.0" to accept connections from other machines / containers
-    port: int = DEFAULT_PORT  # 0 picks a free port
-    poll_wait_s: float = 1.0  # how often base paths are scanned for new or removed versions; 0: never
-    max_batch: int = DEFAULT_MAX_BATCH  # rows per request
-    batching: BatchingOptions | None = None  # None: every request is its own model call
-    typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
-    monitoring_port: int | None = None  # Prometheus /metrics on this port
-    rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
-    load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
-    workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
-    tls: TlsConfig | None = None  # TLS (--ssl-cert/--ssl-key or --ssl-config-file): key, certificate, client CA
-    metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
-    config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
-    config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
 
 
 class Server:

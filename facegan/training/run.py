@@ -6,13 +6,11 @@ A run folder (`runs/00007-lfw32/`, `facegan.layout.RunDir`) is the unit of train
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,8 @@ from facegan import fileio
 from facegan.config import Config
 from facegan.errors import CheckpointError, ConfigError
 from facegan.layout import RunDir
-from facegan.training import checkpoints, cluster
+from facegan.training import checkpoints
+from facegan.training.backend import Backend, replicas, scope
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
 
@@ -66,66 +65,6 @@ def _drop_metrics_after(path: Path, epoch: int) -> None:
     if path.is_file():
         lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
         fileio.write_text(path, "".join(ln + "\n" for ln in lines))
-
-
-def make_strategy(name: str):
-    """A tf.distribute strategy (TensorFlow) or a keras.distribution (JAX: "data-parallel")."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        if name not in ("default", "data-parallel"):
-            raise ConfigError(f"strategy {name!r} is TensorFlow's; on JAX use data-parallel")
-        return keras.distribution.DataParallel() if name == "data-parallel" else None
-    if name == "data-parallel":
-        raise ConfigError("strategy data-parallel is for KERAS_BACKEND=jax; on TensorFlow use mirrored")
-    import tensorflow as tf
-
-    if name == "mirrored":
-        # All local GPUs, or else every logical CPU device (how the tests run it on 2 CPUs).
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
-    return tf.distribute.get_strategy()
-
-
-def _tensorflow_gpu() -> bool:
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def use_xla(setting: bool | None) -> bool:
-    return _tensorflow_gpu() if setting is None else setting
-
-
-def scope(strategy):
-    """The strategy's or distribution's scope; nothing to enter for the default."""
-    return strategy.scope() if strategy else contextlib.nullcontext()
-
-
-def replicas(strategy) -> int:
-    if strategy is None:
-        return 1
-    return getattr(strategy, "num_replicas_in_sync", None) or len(strategy.device_mesh.devices.ravel())
-
-
-@contextmanager
-def precision_policy(mixed: bool):
-    """Keras's dtype policy is process-wide: set it for this run only."""
-    import keras
-
-    previous = keras.config.dtype_policy()
-    if mixed:  # float16 needs loss scaling, which only the TensorFlow step does; JAX uses bfloat16 everywhere
-        keras.config.set_dtype_policy("mixed_float16" if _tensorflow_gpu() else "mixed_bfloat16")
-    try:
-        yield keras.config.dtype_policy().name
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 @dataclass(frozen=True)
@@ -174,7 +113,7 @@ def resume_run(run_dir: str | os.PathLike, epochs: int | None, from_checkpoint=N
     return OpenedRun(run, cfg, checkpoint, np.load(run.preview_z), images)
 
 
-def build_gan(cfg: Config):
+def build_gan(cfg: Config, backend: Backend):
     """The two networks (and the EMA generator), their optimizers and the FaceGAN that trains them.
     Call inside the run's precision policy and strategy scope."""
     import keras
@@ -203,8 +142,7 @@ def build_gan(cfg: Config):
     if keras.config.dtype_policy().name == "mixed_float16":
         g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
         d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
-    jax_backend = keras.backend.backend() == "jax"
-    gan.compile(g_opt, d_opt, jit_compile=False if jax_backend else use_xla(t.xla))  # JAX: jax_step jits
+    gan.compile(g_opt, d_opt, jit_compile=backend.jit_compile(t.xla))
     gan.build_optimizers()
     return gan
 
@@ -221,11 +159,12 @@ def train(
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
     verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
+    backend = Backend.current()
     if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
         run = resume_run(resume, epochs, from_checkpoint)
-        task = this_task(run.cfg)
+        task = backend.task(run.cfg)
     else:
-        task = this_task(cfg)
+        task = backend.task(cfg)
         if task.workers > 1 and run_dir is None:
             raise ConfigError("training on several hosts needs --run-dir: the one run folder every worker shares")
     scratch = None
@@ -236,46 +175,32 @@ def train(
     try:
         if resume is None:
             run = new_run(cfg, runs_root, scratch or run_dir)
-        _train(run, resume is not None and scratch is None, verbose, writes_to=RunDir(scratch or run.run.path))
+        _train(run, backend, resume is not None and scratch is None, verbose, writes_to=RunDir(scratch or run.run.path))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return Path(run_dir) if scratch is not None and resume is None else run.run.path
 
 
-def this_task(cfg: Config) -> cluster.Task:
-    """Where this process stands in a multi-host job (a single-process task otherwise)."""
+def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: RunDir) -> None:
     import keras
 
-    if keras.backend.backend() == "jax":
-        return cluster.initialize_jax() or cluster.Task("process", 0, True, 1)
-    if cfg.train.strategy == "multiworker":
-        return cluster.tf_task()
-    return cluster.Task("worker", 0, True, 1)
-
-
-def _train(run: OpenedRun, resumed: bool, verbose, writes_to: RunDir) -> None:
-    import keras
-
-    from facegan.data.pipeline import make_dataset, numpy_batches
     from facegan.training import callbacks as cb
 
     cfg = run.cfg
     t = cfg.train
-    jax_backend = keras.backend.backend() == "jax"
     keras.utils.set_random_seed(t.seed)
-    strategy = make_strategy(t.strategy)
-    with precision_policy(t.mixed_precision):
+    strategy = backend.strategy(t.strategy)
+    with backend.precision_policy(t.mixed_precision):
         with scope(strategy):  # variables are created (and restored) per replica / sharded
-            gan = build_gan(cfg)
+            gan = build_gan(cfg, backend)
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
         if resumed:
             _drop_metrics_after(run.run.metrics, first_epoch)
         if first_epoch >= t.epochs:
             print(f"{run.run.path}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
             return
-        data = numpy_batches if jax_backend else make_dataset
-        batches, steps = data(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
+        batches, steps = backend.batches(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
         ctx = cb.RunContext(
             run=writes_to,
             epochs=t.epochs,
@@ -292,7 +217,7 @@ def _train(run: OpenedRun, resumed: bool, verbose, writes_to: RunDir) -> None:
         where = f"resuming {run.run.path} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run.path}"
         print(
             f"{where}: {len(run.images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
-            f"{steps} steps/epoch, {replicas(strategy)} replica(s), {keras.backend.backend()}",
+            f"{steps} steps/epoch, {replicas(strategy)} replica(s), {backend.name}",
             flush=True,
         )
         callbacks = [
@@ -308,27 +233,4 @@ def _train(run: OpenedRun, resumed: bool, verbose, writes_to: RunDir) -> None:
             from facegan.training.tensorboard import TensorBoardLog
 
             callbacks.insert(-1, TensorBoardLog(ctx, t.histogram_every))  # after the report and the previews
-        if jax_backend:
-            from facegan.training.jax_step import fit_jax
-
-            with scope(strategy):  # the JAX distribution shards each batch across devices
-                fit_jax(gan, batches, steps, first_epoch, t.epochs, callbacks, _placement(strategy))
-        else:  # outside the strategy's scope: callbacks read mirrored variables as plain arrays
-            gan.fit(
-                batches,
-                epochs=t.epochs,
-                initial_epoch=first_epoch,
-                steps_per_epoch=steps,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,
-            )
-
-
-def _placement(strategy):
-    """How a JAX batch reaches the devices: sharded along the batch under DataParallel, else as it is."""
-    import keras
-
-    if strategy is None:
-        return lambda x: x
-    return lambda x: keras.distribution.distribute_tensor(x, strategy.get_data_layout(x.shape))
+        backend.fit(gan, batches, steps, first_epoch, t.epochs, callbacks, strategy)

@@ -1,0 +1,44 @@
+"""`facegan serve`'s options as values: what the server is started with, and the defaults that
+the command's flags read from here (this module is light, so `facegan serve --help` answers
+before TensorFlow loads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from facegan.serving.batching import BatchingOptions
+    from facegan.serving.config_files import TlsConfig
+
+
+@dataclass(frozen=True)
+class LoadRetries:
+    """TF Serving's --max_num_load_retries and --load_retry_interval_micros (same defaults): a
+    version that fails to load (a folder still being copied, a file system hiccup) is tried again."""
+
+    max_retries: int = 5
+    interval_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How one `facegan serve` runs (everything but which models: those are ModelSources)."""
+
+    host: str = "127.0.0.1"  # "0.0.0.0" to accept connections from other machines / containers
+    port: int = DEFAULT_PORT  # 0 picks a free port
+    poll_wait_s: float = 1.0  # how often base paths are scanned for new or removed versions; 0: never
+    max_batch: int = DEFAULT_MAX_BATCH  # rows per request
+    batching: BatchingOptions | None = None  # None: every request is its own model call
+    typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
+    monitoring_port: int | None = None  # Prometheus /metrics on this port
+    rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
+    load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
+    workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
+    tls: TlsConfig | None = None  # TLS (--ssl-cert/--ssl-key or --ssl-config-file): key, certificate, client CA
+    metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
+    config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
+    config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
