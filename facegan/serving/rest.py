@@ -5,9 +5,9 @@
     POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    row ("instances") or columnar ("inputs")
 
 Only HTTP lives here: the URL, the body, status codes and headers; JSON <-> arrays is
-`json_tensor.py`'s. Resolution, validation, limits, batching, deadlines, metrics and logs are the Predictor's, the
-same as for gRPC. HTTP itself is waitress's (see docs/serving.md: concurrency, keep-alive, timeouts, body
-limits), never parsed here.
+`json_tensor.py`'s. Resolution, validation, limits, batching, deadlines, metrics and logs are the
+Predictor's, the same as for gRPC. HTTP itself is waitress's (see docs/serving.md: concurrency,
+keep-alive, timeouts, body limits), never parsed here.
 """
 
 from __future__ import annotations
