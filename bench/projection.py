@@ -1,8 +1,8 @@
 """Find a face, measured: how close `project` gets to real faces the model never saw and to
 faces it trained on, and whether more steps or more starts help.
 
-The embedded LFW faces are split: the first 80 train an `lfw32` run (the quick start's preset
-and budget in epochs), the last 20 are held out. Every target is projected with facegan's
+The embedded LFW faces are split: the first 80 train a run of `--preset` (default: the quick
+start's, `fast32`, with its epochs), the last 20 are held out. Every target is projected with facegan's
 projector (the graph the `project` signature exports; a test checks the served and local ones
 agree). Reported per setting and per target set:
   - pixel MSE (pixels in [0, 1]) and SSIM (scikit-image, 7x7 window, per channel);
@@ -11,7 +11,7 @@ agree). Reported per setting and per target set:
   - best of 64 random seeds' MSE for the same targets, the bar a projection must clear.
 A sheet of targets (top) and projections (bottom) goes to docs/projection-32px.png.
 
-    python bench/projection.py                 # ~15 min on 2 cores (training included)
+    python bench/projection.py                 # ~8 min on 2 cores with fast32 (training included)
     python bench/projection.py --run RUN       # an existing run trained on the first 80 faces
 """
 
@@ -31,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from facegan.config import DEFAULT_PRESET  # noqa: E402  (light: no TensorFlow)
+
 TRAIN = 80
 
 
@@ -44,24 +46,26 @@ def split_data(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return faces[:TRAIN], faces[TRAIN:]
 
 
-def train(run_dir: Path, data: Path) -> None:
+def train(run_dir: Path, data: Path, preset: str) -> None:
     if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("ckpt-*")):
         return
-    command = [sys.executable, "-m", "facegan.cli", "train", "--data", str(data), "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "facegan.cli", "train", "--preset", preset, "--data", str(data)]
+    command += ["--run-dir", str(run_dir)]
     subprocess.run([*command, "--auto-resume"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", help="a run trained on the first 80 embedded faces (default: train one)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="the preset trained on the 80 faces (default: the default)")
     p.add_argument("--root", default=str(ROOT / "runs" / "projection"))
     p.add_argument("--sheet", default=str(ROOT / "docs" / "projection-32px.png"))
     args = p.parse_args()
     root = Path(args.root)
     train_faces, held_out = split_data(root / "lfw32-first80.npz")
-    run_dir = Path(args.run) if args.run else root / "lfw32-first80"
+    run_dir = Path(args.run) if args.run else root / f"{args.preset}-first80"
     if not args.run:
-        train(run_dir, root / "lfw32-first80.npz")
+        train(run_dir, root / "lfw32-first80.npz", args.preset)
 
     import tensorflow as tf
     from skimage.metrics import structural_similarity

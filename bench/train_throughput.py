@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,6 +23,7 @@ import tensorflow as tf
 
 from facegan.config import ModelConfig
 from facegan.training.backend import Backend
+from facegan.training.cpu import cpu_info
 from facegan.training.gan import FaceGAN
 from facegan.training.models import build_discriminator, build_generator
 
@@ -99,10 +99,7 @@ def main():
     ):
         rows.append((name, measure(facegan_step(cfg, args.batch, xla, mixed), images, args.steps)))
     base = rows[0][1]
-    print(
-        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}, "
-        f"{args.res}px, batch {args.batch}, {args.steps} timed steps"
-    )
+    print(f"\n{cpu_info().describe()}, TF {tf.__version__}, {args.res}px, batch {args.batch}, {args.steps} timed steps")
     print(f"{'step':40s} {'images/s':>10s} {'vs lecture':>10s}")
     for name, ips in rows:
         print(f"{name:40s} {ips:10.2f} {ips / base:9.2f}x")

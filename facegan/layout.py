@@ -1,6 +1,6 @@
 """Where facegan's files live: the one module that spells their names.
 
-A run folder (`runs/00007-lfw32/`) is the unit of training state, an export version folder
+A run folder (`runs/00007-fast32/`) is the unit of training state, an export version folder
 (`models/facegan/3/`) the unit of serving state. `RunDir` and `VersionDir` name their files, and
 `signature_table` states the exported signatures once, for the graph, the warm-up records and
 the model card. Nothing else writes these names out.

@@ -12,9 +12,9 @@ from facegan.evaluation.face_rate import MIN_NEIGHBORS
 
 HELP = "SWD, face rate, memorization and D accuracy of a run or an export"
 EXAMPLES = """
-    facegan evaluate --run runs/00000-lfw32
+    facegan evaluate --run runs/00000-fast32
     facegan evaluate --model models/facegan/3 --data data/faces64.npz --num-images 8192 --seed 1
-    facegan evaluate --run runs/00000-lfw32 --json > report.json
+    facegan evaluate --run runs/00000-fast32 --json > report.json
 """
 
 

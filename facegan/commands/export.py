@@ -11,9 +11,9 @@ from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, 
 
 HELP = "write a run's generator as a versioned SavedModel"
 EXAMPLES = """
-    facegan export --run runs/00000-lfw32
-    facegan export --run runs/00000-lfw32 --base-path models --name facegan --version 7
-    facegan export --run runs/00000-lfw32 --checkpoint runs/00000-lfw32/checkpoints/ckpt-0150.npz
+    facegan export --run runs/00000-fast32
+    facegan export --run runs/00000-fast32 --base-path models --name facegan --version 7
+    facegan export --run runs/00000-fast32 --checkpoint runs/00000-fast32/checkpoints/ckpt-0150.npz
     saved_model_cli show --dir models/facegan/1 --all
 """
 

@@ -16,7 +16,7 @@ HELP = "find the face closest to a photo: its z, the projected face, a side-by-s
 EXAMPLES = """
     facegan project --image photo.jpg --out projected/                 # facegan serve / TF Serving on localhost:8500
     facegan project --server http://localhost:8501 --image photo.jpg --out projected/ --steps 400
-    facegan project --run runs/00000-lfw32 --image photo.jpg --out projected/   # locally, no server
+    facegan project --run runs/00000-fast32 --image photo.jpg --out projected/   # locally, no server
 """
 COMPARE_SIDE = 256  # compare.png shows target and projection enlarged to this side
 

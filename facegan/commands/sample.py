@@ -9,8 +9,8 @@ from facegan.commands.common import seeds as parse_seeds
 
 HELP = "write faces for seeds from a run's latest checkpoint"
 EXAMPLES = """
-    facegan sample --run runs/00000-lfw32 --seeds 0-15 --out faces
-    facegan sample --run runs/00000-lfw32 --seeds 0,1,4-6 --out faces --grid
+    facegan sample --run runs/00000-fast32 --seeds 0-15 --out faces
+    facegan sample --run runs/00000-fast32 --seeds 0,1,4-6 --out faces --grid
 """
 
 

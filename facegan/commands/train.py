@@ -7,6 +7,7 @@ the mapping onto the preset and the resume guard all read it, so a new field nee
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,12 @@ FLAGS = (
     Flag("--epochs", "train.epochs", int, "passes over the data; with --resume, the new target", on_resume=True),
     Flag("--latent-dim", "model.latent_dim", int, "length of z"),
     Flag("--dropout", "model.dropout", float, "discriminator dropout after every conv block, in [0, 1)"),
+    Flag("--g-width", "model.g_width", float, "G's filters per layer x this (0.5: a quarter of its MACs)"),
     Flag("--d-width", "model.d_width", float, "D's filters per layer x this (e.g. 0.5 for a smaller D)"),
     Flag("--spectral-norm", "model.spectral_norm", None, "spectral norm in D (replaces its BatchNorm)"),
     Flag("--g-lr", "train.g_lr", float, "generator learning rate"),
     Flag("--d-lr", "train.d_lr", float, "discriminator learning rate"),
+    Flag("--beta-1", "train.beta_1", float, "Adam's beta_1 for both networks (the lecture's 0.5)"),
     Flag("--label-smoothing", "train.label_smoothing", float, "one-sided: real labels become 1 - this"),
     Flag("--ema-decay", "train.ema_decay", float, "sample and export an EMA of G's weights (0: off)"),
     Flag("--augment", "train.augment", augment_list, 'DiffAugment for D: "translation,cutout", or "none"'),
@@ -68,10 +71,12 @@ FLAGS = (
     Flag("--eval-images", "train.eval_images", int, "images per side for that SWD"),
     Flag("--seed", "train.seed", int, "seeds weights, data order, flips, dropout and the preview z"),
     Flag("--flip", "data.flip", None, "random horizontal flips (default on)"),
+    Flag("--checkpoint-every", "train.checkpoint_every", int, "a checkpoint every K epochs and at the end", "K"),
+    Flag("--preview-every", "preview.every", int, "a preview grid (a GIF frame) every K epochs and at the end", "K"),
     Flag("--tensorboard", "train.tensorboard", None, "TensorBoard events in the run folder (default on)"),
     Flag("--histogram-every", "train.histogram_every", int, "weight histograms every K epochs (default 10)", "K"),
     Flag("--xla", "train.xla", None, "jit_compile the train step (default: only on a GPU)"),
-    Flag("--mixed-precision", "train.mixed_precision", None, "float16 (GPU) / bfloat16 (CPU) compute"),
+    Flag("--mixed-precision", "train.mixed_precision", None, "float16 (GPU) / bfloat16 (CPU); fast32: where native"),
     Flag("--strategy", "train.strategy", str, "tf.distribute strategy (multiworker reads TF_CONFIG)", None, STRATEGIES),
 )
 
@@ -165,4 +170,17 @@ def run(args: argparse.Namespace) -> int:
 
         run_dir = train(cfg, runs_root=args.runs_root or "runs", run_dir=args.run_dir)
     print(f"done: {run_dir} (previews/, evolution.gif, checkpoints/)")
+    print(quality_line(RunDir(run_dir)))
     return 0
+
+
+def quality_line(run: RunDir) -> str:
+    """What the run's last evaluation found: its face rate beside the real faces', and SWD."""
+    lines = run.metrics_lines()
+    last = json.loads(lines[-1]) if lines else {}
+    if "swd" not in last:
+        return "quality: not measured (the last epoch was not evaluated)"
+    faces = "face rate not measured (pip install 'facegan[metrics]' adds it)"
+    if "face_rate" in last:
+        faces = f"face rate {last['face_rate']:.2f} (the real faces: {last['face_rate_real']:.2f})"
+    return f"quality after {last['epoch']} epochs: {faces}, SWD {last['swd']:.1f} (lower is better; docs/quality.md)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from facegan.config import Config
 from facegan.errors import ConfigError
-from facegan.training import cluster
+from facegan.training import cluster, cpu
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,34 @@ class Backend:
             return False
         return self.tensorflow_gpu() if xla is None else xla
 
+    def mixed_policy(self, mixed: bool | None) -> str | None:
+        """The mixed dtype policy for the config's `mixed_precision`, or None for float32. True:
+        float16 on a TensorFlow GPU (the TF step scales its loss), bfloat16 elsewhere. None
+        ("auto"): only where the hardware computes it natively -- a GPU, or a CPU with bfloat16
+        instructions (facegan.training.cpu); never where a CPU would emulate it."""
+        if mixed is None:
+            mixed = self.gpu() or cpu.cpu_info().native_bfloat16
+        if not mixed:
+            return None
+        return "mixed_float16" if self.tensorflow_gpu() else "mixed_bfloat16"
+
+    def gpu(self) -> bool:
+        """Whether this backend trains on a GPU."""
+        if self.jax:
+            import jax
+
+            return jax.default_backend() == "gpu"
+        return self.tensorflow_gpu()
+
     @contextmanager
-    def precision_policy(self, mixed: bool):
-        """Keras's dtype policy is process-wide: set it for this run only. float16 needs loss
-        scaling, which only the TensorFlow step does; JAX and CPUs use bfloat16."""
+    def precision_policy(self, mixed: bool | None):
+        """Keras's dtype policy is process-wide: set it for this run only (see `mixed_policy`)."""
         import keras
 
         previous = keras.config.dtype_policy()
-        if mixed:
-            keras.config.set_dtype_policy("mixed_float16" if self.tensorflow_gpu() else "mixed_bfloat16")
+        policy = self.mixed_policy(mixed)
+        if policy:
+            keras.config.set_dtype_policy(policy)
         try:
             yield keras.config.dtype_policy().name
         finally:

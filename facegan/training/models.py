@@ -19,14 +19,15 @@ BASE_UPSAMPLES = 3  # 4 -> 8 -> 16 -> 32 before the resolution-specific tail
 
 def build_generator(cfg: ModelConfig) -> keras.Model:
     """z [N, latent_dim] -> image [N, res, res, channels] in [-1, 1]."""
+    width = lambda filters: max(1, round(filters * cfg.g_width))
     z = keras.Input((cfg.latent_dim,), name="z")
-    x = layers.Dense(BASE * BASE * 256, activation="relu", name="project")(z)
-    x = layers.Reshape((BASE, BASE, 256))(x)
+    x = layers.Dense(BASE * BASE * width(256), activation="relu", name="project")(z)
+    x = layers.Reshape((BASE, BASE, width(256)))(x)
     for i, filters in enumerate((256, 256, 128)):
-        x = _up_block(x, 2, filters, cfg, f"up{i}")
+        x = _up_block(x, 2, width(filters), cfg, f"up{i}")
     scale = cfg.resolution // (BASE << BASE_UPSAMPLES)
     if scale > 1:
-        x = _up_block(x, scale, 128, cfg, "up_res")
+        x = _up_block(x, scale, width(128), cfg, "up_res")
     x = layers.Conv2D(cfg.channels, 3, padding="same", name="to_rgb")(x)
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(z, image, name="generator")

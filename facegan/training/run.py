@@ -1,6 +1,6 @@
 """Starting and continuing runs, and the training entry point `train(cfg)`.
 
-A run folder (`runs/00007-lfw32/`, `facegan.layout.RunDir`) is the unit of training state:
+A run folder (`runs/00007-fast32/`, `facegan.layout.RunDir`) is the unit of training state:
 `new_run` makes one for a config, `resume_run` opens one to continue, and `train` trains either.
 """
 
@@ -155,10 +155,12 @@ def train(
     epochs: int | None = None,
     verbose: int | str = "auto",
     from_checkpoint: str | int | None = None,
+    callbacks: tuple = (),
 ) -> Path:
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
-    verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always."""
+    verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always. `callbacks`:
+    more Keras callbacks, called first (bench/time_to_quality.py's clock and evaluations)."""
     backend = Backend.current()
     if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
         run = resume_run(resume, epochs, from_checkpoint)
@@ -175,14 +177,15 @@ def train(
     try:
         if resume is None:
             run = new_run(cfg, runs_root, scratch or run_dir)
-        _train(run, backend, resume is not None and scratch is None, verbose, writes_to=RunDir(scratch or run.run.path))
+        resumed = resume is not None and scratch is None
+        _train(run, backend, resumed, verbose, writes_to=RunDir(scratch or run.run.path), extra=list(callbacks))
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return Path(run_dir) if scratch is not None and resume is None else run.run.path
 
 
-def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: RunDir) -> None:
+def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: RunDir, extra: list) -> None:
     import keras
 
     from facegan.training import callbacks as cb
@@ -191,7 +194,7 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
     t = cfg.train
     keras.utils.set_random_seed(t.seed)
     strategy = backend.strategy(t.strategy)
-    with backend.precision_policy(t.mixed_precision):
+    with backend.precision_policy(t.mixed_precision) as policy:
         with scope(strategy):  # variables are created (and restored) per replica / sharded
             gan = build_gan(cfg, backend)
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
@@ -210,17 +213,20 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             rows=cfg.preview.rows,
             cols=cfg.preview.cols,
             margin=cfg.preview.margin,
+            preview_every=cfg.preview.every,
             keep_checkpoints=t.keep_checkpoints,
+            checkpoint_every=t.checkpoint_every,
             meta={"run": run.run.path.name, "config": cfg.name, "data_count": len(run.images)},
             completed_epochs=first_epoch,
         )
         where = f"resuming {run.run.path} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run.path}"
         print(
             f"{where}: {len(run.images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
-            f"{steps} steps/epoch, {replicas(strategy)} replica(s), {backend.name}",
+            f"{steps} steps/epoch, {replicas(strategy)} replica(s), {backend.name}, {policy}",
             flush=True,
         )
         callbacks = [
+            *extra,
             cb.GracefulInterrupt(ctx),
             cb.NonFiniteGuard(),
             cb.Evaluator(ctx, run.images, t.eval_every, t.eval_images, t.seed),
