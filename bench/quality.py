@@ -35,6 +35,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from variants import parse as parse_variants  # noqa: E402  (bench/variants.py)
 
 
 def train(preset: str, seed: int, run_dir: Path, extra: list[str]) -> float:
@@ -89,12 +90,7 @@ def main() -> None:
     extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (
         ["--epochs", str(args.epochs)] if args.epochs else []
     )
-    variants = [("", [])]
-    for text in args.variant:
-        name, sep, flags = text.partition("=")
-        if not sep or not name:
-            p.error(f'--variant needs NAME="FLAGS", got {text!r}')
-        variants.append((f"+{name}", shlex.split(flags)))
+    variants = parse_variants(p, args.variant)
     rows = []
     runs = [(preset, variant, flags) for preset in args.presets.split(",") for variant, flags in variants]
     for preset, variant, flags in runs:

@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from variants import parse as parse_variants  # noqa: E402  (bench/variants.py)
 
 EVAL_SEED = 1000  # bench/quality.py's evaluation seed: the same real subset, z, patches and projections
 GOALS = {"face_rate": 0.80, "swd": 45.0}  # the face rate at least, SWD at most
@@ -311,12 +311,7 @@ def main() -> None:
         return
     if args.every <= 0 or args.budget < args.every:
         p.error("--every must be > 0 and --budget at least --every")
-    variants = [("", [])]
-    for text in args.variant:
-        name, sep, flags = text.partition("=")
-        if not sep or not name:
-            p.error(f'--variant needs NAME="FLAGS", got {text!r}')
-        variants.append((f"+{name}", shlex.split(flags)))
+    variants = parse_variants(p, args.variant)
     specs = [
         {"name": f"{preset}{variant}", "preset": preset, "flags": flags, "budget": args.budget, "every": args.every}
         for preset in args.presets.split(",")
