@@ -67,6 +67,8 @@ def _start(run_dir, epochs, *extra):
             str(epochs),
             "--batch-size",
             "16",
+            "--checkpoint-every",  # the default preset checkpoints every 10 epochs; these tests kill after the 1st
+            "1",
             *extra,
         ],
         cwd=ROOT,
