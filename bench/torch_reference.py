@@ -97,8 +97,9 @@ class TorchGAN:
         fused = self.device.type == "cuda"
         self.g_opt = torch.optim.Adam(self.generator.parameters(), lr, betas=(beta_1, 0.999), fused=fused)
         self.d_opt = torch.optim.Adam(self.discriminator.parameters(), lr, betas=(beta_1, 0.999), fused=fused)
-        self.g = torch.compile(self.generator) if compile else self.generator
-        self.d = torch.compile(self.discriminator) if compile else self.discriminator
+        # dynamic=False: every batch size gets its own static-shape kernels, as facegan's jit does.
+        self.g = torch.compile(self.generator, dynamic=False) if compile else self.generator
+        self.d = torch.compile(self.discriminator, dynamic=False) if compile else self.discriminator
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=mixed)
 
     def step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
