@@ -13,22 +13,23 @@ images/s, ms/step (the median of --repeats timings of --steps steps each), peak 
 row) and TFLOP/s, on synthetic data. "TFLOP/s" counts the lecture's network from the layer
 shapes: 2 x multiply-adds of every Conv2D/UpConv2D (at its 3x3 upsample+conv cost)/Dense in one
 forward pass of G and of D, times 3 for forward + backward, for G once and D twice (real and
-fake) -- the same count for facegan and PyTorch. "XLA TFLOP/s" is what XLA says the compiled
-step executes (its cost analysis), lower when UpConv2D runs as the transposed convolution.
-The ceiling is a large bfloat16 matrix product on the same device.
+fake) -- the same count for facegan and PyTorch, whichever form UpConv2D computes (XLA's own
+cost analysis is no help here: on a GPU it leaves out cuDNN's convolutions). The ceiling is a
+large bfloat16 matrix product on the same device. "form" is how UpConv2D computed: facegan's
+choice (layers.plain_pair_is_faster), or with --forms the other form too, at the largest batch.
 
 The plan runs in order of importance, so a run cut short by --deadline still answers the
-issue: the ceiling; every row at the largest batch (with the plain upsample+conv form beside
-the transposed one, --forms); the real run (--train-steps steps of --real-preset on the
-embedded faces resized to its resolution, or --faces FILE.npy, uint8 NHWC: finite losses and a
-preview grid); a profiler trace of the first row (--trace); the remaining rows while time is
-left. The table is printed sorted at the end and every result goes to --json.
+issue: the ceiling; the headline row (first preset, largest batch, first precision) and its
+other form; the real run (--train-steps steps of --real-preset on the embedded faces resized
+to its resolution, or --faces FILE.npy, uint8 NHWC: finite losses and a preview grid); a
+profiler trace of the headline row (--trace); then the other rows, largest batch first, while
+time is left. The table is printed sorted at the end and every result goes to --json.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import gzip
 import json
 import os
@@ -52,7 +53,7 @@ import numpy as np
 from facegan import images
 from facegan.config import PRESETS
 from facegan.sampling import generate
-from facegan.training import jax_step
+from facegan.training import jax_step, layers
 from facegan.training.gan import FaceGAN
 from facegan.training.layers import UpConv2D
 from facegan.training.models import build_discriminator, build_generator
@@ -83,10 +84,27 @@ def forward_flops(model: keras.Model) -> int:
     return total
 
 
-def build(preset: str, mixed: bool, fused_upconv: bool = True, seed: int = 0):
+def facegan_form(mixed: bool) -> str:
+    """The form UpConv2D computes by itself here, in this precision."""
+    platform = "gpu" if jax.default_backend() == "gpu" else "cpu"
+    plain = layers.plain_pair_is_faster("jax", platform, "bfloat16" if mixed else "float32")
+    return "upsample+conv" if plain else "transposed"
+
+
+@contextlib.contextmanager
+def upconv_form(form: str):
+    """UpConv2D computes `form` while the step is traced, whatever facegan would choose."""
+    chosen = layers.plain_pair_is_faster
+    layers.plain_pair_is_faster = lambda *args: form == "upsample+conv"
+    try:
+        yield
+    finally:
+        layers.plain_pair_is_faster = chosen
+
+
+def build(preset: str, mixed: bool, seed: int = 0):
     keras.config.set_dtype_policy("mixed_bfloat16" if mixed else "float32")
     cfg = PRESETS[preset]
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, fused_upconv=fused_upconv))
     keras.utils.set_random_seed(seed)
     g, d = build_generator(cfg.model), build_discriminator(cfg.model)
     gan = FaceGAN(g, d, seed=seed)
@@ -113,20 +131,14 @@ def median_seconds(run_steps, steps: int, repeats: int) -> float:
     return statistics.median(timings)
 
 
-def xla_flops(compiled) -> float | None:
-    analysis = compiled.cost_analysis()
-    if isinstance(analysis, (list, tuple)):  # older JAX: one dict per device
-        analysis = analysis[0] if analysis else None
-    return float(analysis["flops"]) if analysis and "flops" in analysis else None
-
-
-def time_steps(preset: str, batch: int, mixed: bool, steps: int, repeats: int, fused_upconv: bool = True) -> dict:
+def time_steps(preset: str, batch: int, mixed: bool, steps: int, repeats: int, form: str) -> dict:
     t0 = time.perf_counter()
-    cfg, gan = build(preset, mixed, fused_upconv)
+    cfg, gan = build(preset, mixed)
     state, step = jax_step.make_step(gan)
     res = cfg.model.resolution
     real = jax.random.uniform(jax.random.key(0), (batch, res, res, 3), minval=-1.0, maxval=1.0)
-    compiled = step.lower(state, real).compile()  # one compile: the cost analysis and the timed function
+    with upconv_form(form):  # UpConv2D picks its form when the step is traced, here
+        compiled = step.lower(state, real).compile()
     compile_s = time.perf_counter() - t0
     box = {"state": state}
 
@@ -141,14 +153,11 @@ def time_steps(preset: str, batch: int, mixed: bool, steps: int, repeats: int, f
     run_steps(2)  # warm up
     seconds = median_seconds(run_steps, steps, repeats)
     flops = 3 * (forward_flops(gan.generator) + 2 * forward_flops(gan.discriminator)) * batch
-    executed = xla_flops(compiled)
     return {
         "images/s": batch / seconds,
         "ms/step": 1e3 * seconds,
         "flops": flops,
         "TFLOP/s": flops / seconds / 1e12,
-        "xla_flops": executed,
-        "XLA TFLOP/s": executed / seconds / 1e12 if executed else None,
         "memory": peak_memory(),
         "finite": bool(np.isfinite(float(box["logs"]["g_loss"]))),
         "compile_s": compile_s,
@@ -288,11 +297,11 @@ def summarize_trace(path: Path, steps: int, top: int = 25) -> None:
 
 
 def row_text(key: tuple, r: dict) -> str:
-    preset, batch, mixed, fused = key
-    form = "" if fused else " (upsample+conv)"
+    preset, batch, mixed, form = key
+    mark = "" if form == facegan_form(mixed) else " (not facegan's choice)"
     text = (
-        f"| {preset}{form} | {batch} | {'bfloat16' if mixed else 'float32'} | {r['images/s']:,.0f} | "
-        f"{r['ms/step']:.2f} | {r['TFLOP/s']:.1f} | {r['XLA TFLOP/s'] or 0:.1f} | {r['memory']} |"
+        f"| {preset} | {batch} | {'bfloat16' if mixed else 'float32'} | {form}{mark} | {r['images/s']:,.0f} | "
+        f"{r['ms/step']:.2f} | {r['TFLOP/s']:.1f} | {r['memory']} |"
     )
     t = r.get("torch")
     if t:
@@ -347,12 +356,12 @@ def main() -> None:
     skipped = []
 
     def run_row(key: tuple, with_torch: bool) -> None:
-        preset, batch, mixed, fused = key
+        preset, batch, mixed, form = key
         if args.deadline and elapsed() > args.deadline:
             skipped.append(key)
             return
         try:
-            r = time_steps(preset, batch, mixed, args.steps, args.repeats, fused)
+            r = time_steps(preset, batch, mixed, args.steps, args.repeats, form)
         except Exception as e:  # one broken configuration must not cost the rest of a lease
             print(f"[{elapsed():.0f} s] {key}: facegan step failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
             return
@@ -369,10 +378,13 @@ def main() -> None:
 
     # In order of importance: the headline row and its plain-form twin, the real run, the trace of
     # the headline row, the other rows at the largest batch, then the smaller batches.
-    headline = (presets[0], largest, precisions[0], True)
+    def other(form: str) -> str:
+        return "transposed" if form == "upsample+conv" else "upsample+conv"
+
+    headline = (presets[0], largest, precisions[0], facegan_form(precisions[0]))
     run_row(headline, use_torch)
     if args.forms:
-        run_row((*headline[:3], False), False)
+        run_row((*headline[:3], other(headline[3])), False)
     real = None
     if args.train_steps:
         batch = args.real_batch or PRESETS[args.real_preset].train.batch_size
@@ -396,33 +408,31 @@ def main() -> None:
     for batch in sorted(batches, reverse=True):
         for preset in presets:
             for mixed in precisions:
-                key = (preset, batch, mixed, True)
+                key = (preset, batch, mixed, facegan_form(mixed))
                 if key != headline:
                     run_row(key, use_torch)
                     if args.forms and batch == largest and preset == presets[0]:
-                        run_row((preset, batch, mixed, False), False)
+                        run_row((preset, batch, mixed, other(key[3])), False)
 
-    head = "| preset | batch | precision | images/s | ms/step | TFLOP/s | XLA TFLOP/s | peak memory |"
+    head = "| preset | batch | precision | UpConv2D form | images/s | ms/step | TFLOP/s | peak memory |"
     if use_torch:
         head += " PyTorch images/s | PyTorch TFLOP/s | PyTorch peak memory | facegan / PyTorch |"
     print("\n" + head + "\n" + "|---" * (head.count("|") - 1) + "|")
     order = {name: i for i, name in enumerate(presets)}
-    for key in sorted(results, key=lambda k: (order[k[0]], not k[3], k[1], k[2])):
+    for key in sorted(results, key=lambda k: (order[k[0]], k[1], k[2], k[3] != facegan_form(k[2]))):
         print(row_text(key, results[key]))
     print(f"ceiling: bfloat16 {side}x{side} matmul {ceiling:.1f} TFLOP/s (median of 20)")
     for key, r in results.items():
-        preset, batch, mixed, fused = key
-        if mixed and batch == largest and fused:
+        preset, batch, mixed, form = key
+        if mixed and batch == largest and form == facegan_form(mixed):
             line = f"{preset}, batch {batch}, bfloat16: {100 * r['TFLOP/s'] / ceiling:.0f}% of the ceiling"
-            if r["XLA TFLOP/s"]:
-                line += f" ({100 * r['XLA TFLOP/s'] / ceiling:.0f}% counting what XLA executes)"
             if "torch" in r:
                 line += f", {r['images/s'] / r['torch']['images/s']:.2f}x the PyTorch step"
             print(line + " (targets: >= 50%, >= 1.5x at 64 px)")
     for key in skipped:
         print(f"not run (deadline): {key}")
     if args.json:
-        fields = ("preset", "batch", "bfloat16", "transposed_upconv")
+        fields = ("preset", "batch", "bfloat16", "upconv_form")
         rows = [dict(zip(fields, key), **{k: v for k, v in r.items() if k != "_run"}) for key, r in results.items()]
         summary = {"device": device.device_kind, "jax": jax.__version__, "keras": keras.__version__}
         summary["torch"] = torch.__version__ if use_torch else None

@@ -12,7 +12,8 @@ from facegan.training.models import build_generator
 
 
 def test_transposed_upconv_is_the_lecture_generator(monkeypatch):
-    monkeypatch.setattr(layers, "_jax_on_cpu", lambda: False)  # the transposed form, as JAX runs it on a GPU
+    monkeypatch.setattr(layers, "_platform", lambda: "gpu")  # the transposed form, as JAX runs bfloat16 on a GPU
+    monkeypatch.setattr(layers, "plain_pair_is_faster", lambda *args: False)
     keras.utils.set_random_seed(0)
     fused = build_generator(ModelConfig(resolution=64))
     plain = build_generator(ModelConfig(resolution=64, fused_upconv=False))
