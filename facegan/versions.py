@@ -36,7 +36,10 @@ def parse_version(text: str) -> int | None:
     """The version a folder name (or a --version argument) stands for, or None if it is none."""
     if not _DECIMAL.fullmatch(text):
         return None
-    value = int(text)
+    digits = text.lstrip("0")
+    if len(digits) > len(str(MAX_VERSION)):  # int() of 4,301 digits raises; of 10**6 digits costs seconds
+        return None
+    value = int(digits or "0")
     return value if 1 <= value <= MAX_VERSION else None
 
 

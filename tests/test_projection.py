@@ -4,6 +4,8 @@ locally, the demo's Find-a-face tab, and bad photos."""
 
 import io
 import json
+import struct
+import zlib
 
 import grpc
 import numpy as np
@@ -114,6 +116,8 @@ def test_cli_round_trips(server, trained_run, faces, tmp_path):
         (lambda p: p.write_bytes(b"this is not an image"), "not an image"),
         (lambda p: Image.new("RGB", (8, 8)).save(p, format="PNG"), "needs at least 16x16"),
         (lambda p: Image.new("L", (9000, 8000)).save(p, format="PNG"), "megapixels"),
+        (lambda p: Image.new("L", (5000, 4000)).save(p, format="PNG"), "at most 16 megapixels unless it is a JPEG"),
+        (lambda p: p.write_bytes(_png_header(20000, 20000)), "too large"),  # Pillow's decompression-bomb refusal
         (lambda p: p.write_bytes(_truncated_jpeg()), "could not be decoded"),
     ],
 )
@@ -125,6 +129,13 @@ def test_bad_photos_get_one_line(tmp_path, make, words):
     r = run_cli("project", "--server", "127.0.0.1:1", "--image", path, "--out", tmp_path / "out")
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height gray pixels and holds none (what a decompression bomb opens with)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def _truncated_jpeg() -> bytes:

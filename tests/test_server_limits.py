@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -212,7 +213,23 @@ def test_bad_tls_files_are_named_not_port_in_use(model_dir, tmp_path):
         (["--ssl-cert", garbage, "--ssl-key", key], "not valid PEM"),
         (["--ssl-cert", cert, "--ssl-key", garbage], "not valid PEM"),
         (["--ssl-cert", other_cert, "--ssl-key", key], "does not belong"),
-        (["--ssl-cert", tmp_path / "missing.crt", "--ssl-key", key], "does not exist"),
+        (
+            ["--ssl-cert", tmp_path / "missing.crt", "--ssl-key", key],
+            f"certificate file {tmp_path / 'missing.crt'} does not",
+        ),
+        (["--ssl-cert", cert, "--ssl-key", tmp_path / "nope.key"], f"key file {tmp_path / 'nope.key'} does not exist"),
+        (["--ssl-key", key], "needs both --ssl-cert and --ssl-key"),
+    ]
+    # TF Serving's --ssl_config_file holds the PEM texts: checked the same way, naming the file's field
+    pem = lambda path: Path(path).read_text().replace("\n", "\\n")
+    for name, (server_cert, server_key) in {
+        "mismatch.config": (pem(other_cert), pem(key)),
+        "garbage.config": (pem(garbage), pem(key)),
+    }.items():
+        (tmp_path / name).write_text(f'server_key: "{server_key}"\nserver_cert: "{server_cert}"\n')
+    cases += [
+        (["--ssl-config-file", tmp_path / "mismatch.config"], "server_key in"),
+        (["--ssl-config-file", tmp_path / "garbage.config"], "not valid PEM"),
     ]
     for args, message in cases:
         started = time.perf_counter()

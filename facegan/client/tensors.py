@@ -103,12 +103,29 @@ def to_numpy(proto, max_elements: int = MAX_ELEMENTS) -> np.ndarray:
         return data.astype(dtype, copy=False).reshape(shape)
     values = getattr(proto, field)
     if len(values) == count:
-        return np.asarray(values, dtype=dtype).reshape(shape)
+        return typed_values(values, dtype, field).reshape(shape)
     if len(values) == 1:  # TensorFlow's convention: one value fills the tensor
-        return np.full(shape, values[0], dtype=dtype)
+        return np.full(shape, typed_values(values, dtype, field)[0], dtype=dtype)
     if count == 0 and len(values) == 0:
         return np.zeros(shape, dtype)
     raise TensorError(f"tensor has {len(values)} {field} values, shape {shape} needs {count}")
+
+
+def typed_values(values, dtype, field: str) -> np.ndarray:
+    """A typed repeated field as `dtype`. Narrow integer types share a wider field (uint8 and int16
+    travel in int_val), so a value outside the dtype's range is refused, not wrapped or raised as
+    NumPy's OverflowError."""
+    target = np.dtype(dtype)
+    if target.kind not in "iu":
+        return np.asarray(values, dtype=target)
+    wide = np.asarray(values, dtype=np.uint64 if field == "uint64_val" else np.int64)
+    info = np.iinfo(target)
+    outside = (wide < info.min) | (wide > info.max)
+    if outside.any():
+        raise TensorError(
+            f"{field} value {wide[outside][0]} is out of range for {target.name} ({info.min}..{info.max})"
+        )
+    return wide.astype(target)
 
 
 def from_numpy(array, proto_class, typed_fields: bool = False):

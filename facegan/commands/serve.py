@@ -136,14 +136,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--model-config-file-poll-wait-seconds needs --model-config-file")
     if args.monitoring_config_file and not args.rest_api_port:
         raise UsageError("--monitoring-config-file serves metrics on the REST port: give --rest-api-port too")
-    from facegan.serving.config_files import metrics_path, tls_config
-    from facegan.serving.tls import tls_from_files
+    from facegan.serving.config_files import metrics_path
+    from facegan.serving.tls import tls_from_config_file, tls_from_files
 
     tls = None
-    if args.ssl_cert:
+    if args.ssl_cert or args.ssl_key:
         tls = tls_from_files(args.ssl_cert, args.ssl_key)
     if args.ssl_config_file:
-        tls = tls_config(args.ssl_config_file)
+        tls = tls_from_config_file(args.ssl_config_file)
     metrics_at = metrics_path(args.monitoring_config_file) if args.monitoring_config_file else None
     batching = _batching(args)
     if args.model_config_file:

@@ -10,6 +10,7 @@ from google.protobuf import text_format
 
 from facegan.client import protocol
 from facegan.errors import UsageError
+from facegan.serving.text import shorten
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,22 @@ class ModelSource:
 
 def sources_from_config_file(path: str | os.PathLike) -> list[ModelSource]:
     """TF Serving's --model_config_file (a ModelServerConfig with a model_config_list)."""
-    config = protocol.message("tensorflow.serving.ModelServerConfig")()
     try:
-        text_format.Parse(Path(path).read_text(), config)
+        data = Path(path).read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read model config file {path}: {e.strerror}") from None
+    return sources_from_config_text(data, path)
+
+
+def sources_from_config_text(data: bytes, path: str | os.PathLike) -> list[ModelSource]:
+    """The same from the file's bytes (the watcher parses exactly what it compared)."""
+    config = protocol.message("tensorflow.serving.ModelServerConfig")()
+    try:
+        text_format.Parse(data.decode("utf-8"), config)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"model config file {path} is not UTF-8 text (byte {e.start})") from None
     except text_format.ParseError as e:
-        raise UsageError(f"model config file {path}: {e}") from None
+        raise UsageError(f"model config file {path}: {shorten(str(e), 200)}") from None
     if config.WhichOneof("config") != "model_config_list" or not config.model_config_list.config:
         raise UsageError(f"model config file {path} has no model_config_list entries")
     sources = []

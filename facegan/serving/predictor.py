@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -154,8 +156,13 @@ class Predictor:
             raise
         except Exception as e:  # a bug or a failing model: INTERNAL, never a hung client
             code = grpc.StatusCode.INTERNAL
-            log.exception("%s %s failed", method, shorten(model))
-            raise ServingError(code, shorten(f"{type(e).__name__}: {e}", 300)) from None
+            # One rate-limited line naming where it failed: a request that trips a bug over and over
+            # must not fill the log with tracebacks (issue #26 saw 281 KB for 200 requests).
+            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+            at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+            message = shorten(f"{type(e).__name__}: {e}", 300)
+            requests_log.log(logging.ERROR, "%s %s failed%s: %s", method, shorten(model), at, message)
+            raise ServingError(code, message) from None
         finally:
             seconds = time.perf_counter() - start
             self.metrics.requests.labels(method, label, code.name).inc()

@@ -13,11 +13,14 @@ keep-alive, timeouts, body limits), never parsed here.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from http import HTTPStatus
+from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
@@ -25,7 +28,7 @@ from google.protobuf import json_format
 from facegan.client.errors import ServingError
 from facegan.serving.json_tensor import json_inputs, json_outputs
 from facegan.serving.manager import ModelRef
-from facegan.serving.predictor import INVALID, Predictor
+from facegan.serving.predictor import INVALID, Predictor, requests_log
 from facegan.serving.servable import Signature
 from facegan.serving.service import metadata_response, status_response
 from facegan.serving.text import shorten
@@ -92,6 +95,18 @@ class RestApp:
             status, payload = self.route(environ)
         except HttpError as e:
             status, payload = e.status, {"error": e.message}
+        except Exception as e:  # a bug: a short 500 and one rate-limited line, never waitress's traceback
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            requests_log.log(
+                logging.ERROR,
+                "REST %s %s failed at %s:%d: %s",
+                environ.get("REQUEST_METHOD", "?"),
+                shorten(environ.get("PATH_INFO", "")),
+                Path(where.filename).name,
+                where.lineno,
+                shorten(f"{type(e).__name__}: {e}", 200),
+            )
+            status, payload = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error (logged by the server)"}
         return respond(start_response, status, json.dumps(payload).encode())
 
     def _metrics(self, environ, start_response):
@@ -213,7 +228,9 @@ class RestServer:
             port=port,
             threads=threads,  # requests answered at once; slow clients are buffered, not given a thread
             channel_timeout=30,  # a connection idle (or trickling) this long is closed
-            max_request_body_size=MAX_BODY_BYTES,  # 413 beyond, before the app sees anything
+            # 413 beyond MAX_BODY_BYTES, before the app sees anything (waitress refuses a body of
+            # this size itself, so one byte more lets exactly MAX_BODY_BYTES through to the app)
+            max_request_body_size=MAX_BODY_BYTES + 1,
             max_request_header_size=64 * 1024,
             connection_limit=256,
             ident="facegan",

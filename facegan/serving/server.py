@@ -24,6 +24,7 @@ from facegan.serving.predictor import Predictor
 from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
+from facegan.serving.text import shorten
 
 log = logging.getLogger("facegan.serve")
 
@@ -91,39 +92,55 @@ class Server:
                 ) from None
             self.rest_port = self._rest.port
         self._config_text = Path(options.config_file).read_bytes() if options.config_file else b""
+        self._config_problem: str | None = None  # the watcher's last problem: each is logged once
+        self._content_problem: str | None = None  # what is wrong with the file's current text, if anything
         self._stop_config = threading.Event()
         self._config_thread = None
 
     def _watch_config(self) -> None:
         """Re-read --model-config-file as TF Serving's --model_config_file_poll_wait_seconds does.
-        A file that fails to parse or names a missing base path is logged; the running config stays."""
-        from facegan.serving.model_config import sources_from_config_file
-
-        path = self.options.config_file
+        A file that cannot be read, fails to parse or names a missing base path is logged once
+        (until the problem changes); the running config stays, and later edits still apply."""
         while not self._stop_config.wait(self.options.config_poll_s):
             try:
-                text = Path(path).read_bytes()
-            except OSError as e:
-                log.error("model config file %s: %s; keeping the running config", path, e.strerror)
-                continue
-            if text == self._config_text:
-                continue
+                problem = self._check_config_file()
+            except Exception as e:  # a bug here must not end the watcher: edits would be ignored silently
+                problem = f"model config file {self.options.config_file}: {type(e).__name__}: {shorten(str(e), 200)}"
+            if problem and problem != self._config_problem:
+                log.error("%s; keeping the running config", problem)
+            self._config_problem = problem
+
+    def _check_config_file(self) -> str | None:
+        """One look at the config file: apply it if it changed; the problem, if any, as one line."""
+        path = self.options.config_file
+        try:
+            text = Path(path).read_bytes()
+        except OSError as e:
+            return f"model config file {path}: {e.strerror}"
+        if text != self._config_text:
+            self._content_problem = self._apply_config(text)  # an exception leaves it to the next look
             self._config_text = text
-            try:
-                sources = sources_from_config_file(path)
-                check_sources(sources)
-            except UsageError as e:
-                log.error("%s; keeping the running config", e)
-                continue
-            removed = [name for name in self.manager.sources if name not in {s.name for s in sources}]
-            try:
-                self.manager.reconfigure(sources)
-            except ValueError as e:
-                log.error("model config file %s: %s", path, e)
-            else:
-                log.info("model config file %s: now serving %s", path, ", ".join(s.name for s in sources))
-            for name in removed:
-                self.metrics.tf_serving.forget_model(name)
+        return self._content_problem
+
+    def _apply_config(self, text: bytes) -> str | None:
+        """Serve what the config file's new text says; or, if it cannot be, why not (one line)."""
+        from facegan.serving.model_config import sources_from_config_text
+
+        path = self.options.config_file
+        try:
+            sources = sources_from_config_text(text, path)
+            check_sources(sources)
+        except UsageError as e:
+            return str(e)
+        removed = [name for name in self.manager.sources if name not in {s.name for s in sources}]
+        try:
+            self.manager.reconfigure(sources)
+        except ValueError as e:
+            return f"model config file {path}: cannot apply it: {e}"
+        log.info("model config file %s: now serving %s", path, ", ".join(s.name for s in sources))
+        for name in removed:
+            self.metrics.tf_serving.forget_model(name)
+        return None
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
         batch_size = self.metrics.batch_size.labels(name, str(version))

@@ -1,0 +1,197 @@
+"""Issue #26's reproductions, each sent through a real socket: the status, a short body, a healthy
+server afterwards, and a bounded log (no traceback, at most one line per request, rate-limited)."""
+
+import logging
+import shutil
+import socket
+import time
+
+import grpc
+import numpy as np
+import pytest
+from conftest import start_server, wait_for
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from facegan.client import FaceClient
+from facegan.serving.model_config import sources_from_config_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    s = start_server(model_dir, rest_port=0, poll_wait_s=0)
+    yield s
+    s.stop(1)
+
+
+def serve_log(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("facegan")]
+
+
+def assert_bounded(records, requests: int) -> None:
+    """No traceback, and at most one line per request (fewer once the rate limit holds them back)."""
+    assert all(r.exc_info is None and "Traceback" not in r.getMessage() for r in records), records
+    assert len(records) <= min(requests, 21), len(records)
+    assert all(len(r.getMessage()) < 600 for r in records), max(len(r.getMessage()) for r in records)
+
+
+def raw_http(port: int, request: bytes, timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of one raw HTTP/1.1 request; the connection is closed after it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def get(port: int, path: bytes) -> tuple[int, bytes]:
+    return raw_http(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
+def healthy(server) -> bool:
+    status, body = get(server.rest_port, b"/v1/models/facegan")
+    with FaceClient(f"127.0.0.1:{server.port}") as client:
+        faces = client.from_seeds([1])[0]
+    return status == 200 and b"AVAILABLE" in body and faces.shape == (1, 32, 32, 3)
+
+
+def test_absurd_versions_and_long_urls_get_a_short_4xx(server, caplog):
+    """Row 4a: 4,301 nines once made int() raise inside the router: a 500 and a traceback with the URL."""
+    caplog.set_level(logging.INFO)
+    paths = [
+        b"/v1/models/facegan/versions/" + b"9" * 4301,
+        b"/v1/models/facegan/versions/" + b"0" * 5000 + b"2",  # version 2 (not served), int() never sees the zeros
+        b"/v1/models/facegan/versions/" + b"9" * 20 + b"/metadata",
+        b"/v1/models/" + b"x" * 60_000,
+    ]
+    for path in paths * 25:
+        status, body = get(server.rest_port, path)
+        assert status in (400, 404), (status, body[:200])
+        assert len(body) < 400 and b"error" in body, body[:200]
+    assert healthy(server)
+    assert_bounded(serve_log(caplog), 100)
+
+
+SEGMENTS = [b"x" * 50_000, "é€😀".encode(), b"%2F", b"..", b"%00", b"-1", b"1e3", b"%2e%2e", b"\xff\xfe"]
+ROUTES = [
+    b"/v1/models/{}",
+    b"/v1/models/facegan/versions/{}",
+    b"/v1/models/facegan/labels/{}",
+    b"/v1/models/{}/metadata",
+    b"/v1/models/facegan/versions/{}/metadata",
+    b"/v1/models/facegan:{}",
+    b"/v1/{}",
+    b"/{}",
+]
+
+
+def test_every_route_with_absurd_segments_answers_4xx(server, caplog):
+    caplog.set_level(logging.INFO)
+    count = 0
+    for route in ROUTES:
+        for segment in SEGMENTS:
+            path = route.replace(b"{}", segment)
+            for method in (b"GET", b"POST"):
+                body = b'{"instances": [1]}'
+                request = (
+                    method + b" " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                )
+                status, answer = raw_http(server.rest_port, request)
+                count += 1
+                assert 400 <= status < 500, (method, path[:80], status, answer[:200])
+    assert healthy(server)
+    assert_bounded(serve_log(caplog), count)
+
+
+def test_typed_integers_out_of_range_are_invalid_argument(server, caplog):
+    """Row 4b: int_val 300 for a uint8 image was NumPy's OverflowError: INTERNAL and a traceback."""
+    caplog.set_level(logging.INFO)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for value in (300, -1, 2**31 - 1, -(2**31)) * 10:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "facegan"
+            request.model_spec.signature_name = "project"
+            image = request.inputs["image"]
+            image.dtype = 4  # DT_UINT8
+            for size in (1, 32, 32, 3):
+                image.tensor_shape.dim.add(size=size)
+            image.int_val.append(value)  # one value fills the tensor
+            with pytest.raises(grpc.RpcError) as e:
+                stub.Predict(request, timeout=30)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+            details = e.value.details()
+            assert "'image'" in details and f"int_val value {value} is out of range for uint8 (0..255)" in details
+            assert len(details) < 300
+    assert healthy(server)
+    assert_bounded(serve_log(caplog), 40)
+
+
+def test_a_body_of_exactly_the_limit_is_read(server):
+    """Row 9: a body of exactly MAX_BODY_BYTES got 413 from waitress; one byte more still does."""
+    from facegan.serving.rest import MAX_BODY_BYTES
+
+    payload = b'{"signature_name": "from_seed", "instances": [7]}'
+    for size, want in ((MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413)):
+        body = payload + b" " * (size - len(payload))
+        request = (
+            b"POST /v1/models/facegan:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: " + str(size).encode() + b"\r\n\r\n" + body
+        )
+        try:
+            status, answer = raw_http(server.rest_port, request, timeout=60)
+        except ConnectionResetError:  # waitress may close before reading all of an oversized body
+            status, answer = 413, b""
+        assert status == want, (size, status, answer[:200])
+    assert healthy(server)
+
+
+def config_text(base_path, *names) -> str:
+    entries = "".join(
+        f'  config {{ name: "{n}" base_path: "{base_path}" model_platform: "tensorflow" }}\n' for n in names
+    )
+    return "model_config_list {\n" + entries + "}\n"
+
+
+def test_a_config_file_that_is_not_text_is_one_line_and_later_edits_apply(model_dir, tmp_path, caplog):
+    """Row 1: bytes that are not UTF-8 killed the watcher thread, so every later edit was ignored.
+    Row 9: a deleted config file logged a line every poll."""
+    caplog.set_level(logging.INFO)
+    models = tmp_path / "facegan"
+    shutil.copytree(model_dir, models)
+    config = tmp_path / "models.config"
+    config.write_text(config_text(models, "facegan"))
+    server = start_server(None, sources=sources_from_config_file(config), config_file=config, config_poll_s=0.05)
+    try:
+        config.write_bytes(b"\xff")
+        time.sleep(0.5)  # ten polls
+        problems = [r for r in serve_log(caplog) if r.levelno >= logging.ERROR]
+        assert len(problems) == 1 and "not UTF-8" in problems[0].getMessage(), problems
+        assert server.manager.available() == {"facegan": [1]}  # the running config is kept
+        config.write_text(config_text(models, "facegan", "faces2"))  # a later edit applies
+        wait_for(lambda: server.manager.available() == {"facegan": [1], "faces2": [1]})
+        config.unlink()
+        time.sleep(0.5)
+        deleted = [r for r in serve_log(caplog) if "No such file" in r.getMessage()]
+        assert len(deleted) == 1, deleted
+        config.write_text(config_text(models, "faces2"))  # back, with facegan removed
+        wait_for(lambda: server.manager.available() == {"faces2": [1]})
+        with FaceClient(f"127.0.0.1:{server.port}", model="faces2") as client:
+            assert client.from_seeds([3])[0].shape == (1, 32, 32, 3)
+        assert_bounded([r for r in serve_log(caplog) if r.levelno >= logging.WARNING], 3)
+    finally:
+        server.stop(1)
+
+
+def test_typed_integers_in_range_decode_as_before():
+    from facegan.client.tensors import to_numpy
+
+    proto = predict_pb2.PredictRequest().inputs["x"]
+    proto.dtype = 4
+    proto.tensor_shape.dim.add(size=3)
+    proto.int_val.extend([0, 128, 255])
+    np.testing.assert_array_equal(to_numpy(proto), np.array([0, 128, 255], np.uint8))
