@@ -177,10 +177,12 @@ class Predictor:
         read_inputs: Callable[[Signature], Mapping],
         output_filter: list[str],
         deadline: float | None,
+        on_abandon: Callable[[Callable[[], None]], None] | None = None,
     ) -> Prediction:
         """Run one signature of the version `ref` means. `read_inputs` turns the request's inputs
         into {alias: InputTensor or TensorProto} once the signature is known (REST's JSON needs its
-        dtypes); malformed ones raise INVALID_ARGUMENT."""
+        dtypes); malformed ones raise INVALID_ARGUMENT. `on_abandon(callback)`, where the door
+        can tell, has `callback` called when the client is gone (a projection then stops)."""
         with self.manager.pin(ref) as servable:
             name = signature_name or "serving_default"
             signature = servable.signatures.get(name)
@@ -192,7 +194,7 @@ class Predictor:
             if unknown:
                 raise ServingError(INVALID, f"output tensor alias not found in signature: {names(unknown)}")
             arrays = validate_inputs(signature, read_inputs(signature), self.max_batch)
-            outputs = servable.predict(name, arrays, deadline)
+            outputs = servable.predict(name, arrays, deadline, on_abandon)
             wanted = output_filter or list(signature.outputs)
             return Prediction(servable.version, name, {alias: outputs[alias] for alias in wanted})
 

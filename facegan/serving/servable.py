@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +14,10 @@ from facegan.client.errors import ServingError
 from facegan.client.tensors import DTYPES, to_numpy
 from facegan.layout import VersionDir
 from facegan.serving.batching import Batcher, BatchingOptions
+from facegan.serving.solo import SoloGate
+from facegan.serving.solo_worker import SoloWorker
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
-SOLO_CALLS = 1  # per version: signatures that cannot be batched (the projection) run one at a time
-SOLO_WAIT_S = 30.0  # the longest such a call waits for its turn (or less, the client's deadline)
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,7 @@ class Servable:
         path: Path,
         on_call: Callable[[int], None] | None = None,
         batching: BatchingOptions | None = None,
+        solo: SoloGate | None = None,
     ):
         import tensorflow as tf
 
@@ -95,14 +94,15 @@ class Servable:
         self._on_call = on_call
         # Batchable: every input has a free batch dimension, so requests can be merged row-wise.
         # The rest (the projection: one image, a step count, hundreds of model steps) never
-        # join a batch queue; they take turns, SOLO_CALLS at a time, so a burst of them cannot
-        # starve generation of the CPU or pile up without bound.
+        # join a batch queue; they go through the server's SoloGate (a few at a time, a bounded
+        # queue, cancelled when abandoned), so a burst of them cannot starve generation.
         self.batchable = {
             key
             for key, sig in self.signatures.items()
             if all(spec.shape and spec.shape[0] == -1 for spec in sig.inputs.values())
         }
-        self._solo = threading.BoundedSemaphore(SOLO_CALLS)
+        self._solo = solo if solo is not None else SoloGate()
+        self._worker = SoloWorker(path)  # the unbatchable signatures' nice-19 process, started at first use
         self._batchers = (
             {}
             if batching is None
@@ -113,26 +113,32 @@ class Servable:
             }
         )
 
-    def predict(self, signature: str, inputs: dict[str, np.ndarray], deadline: float | None = None):
+    def predict(
+        self,
+        signature: str,
+        inputs: dict[str, np.ndarray],
+        deadline: float | None = None,
+        on_abandon: Callable[[Callable[[], None]], None] | None = None,
+    ):
         """Run now, through the signature's batch queue when batching is on, or (a signature that
-        cannot be batched) when it is its turn."""
+        cannot be batched) through the SoloGate: when it is its turn, stopped if abandoned."""
         if signature in self._batchers:
             return self._batchers[signature].submit(inputs, deadline)
         if signature in self.batchable:
             return self.run(signature, inputs)
-        wait = SOLO_WAIT_S if deadline is None else min(SOLO_WAIT_S, deadline - time.monotonic())
-        if wait <= 0 or not self._solo.acquire(timeout=wait):
-            raise ServingError(
-                grpc.StatusCode.UNAVAILABLE, f"signature {signature!r} is busy (one call at a time); try again later"
-            )
-        try:
-            return self.run(signature, inputs)
-        finally:
-            self._solo.release()
+        return self._solo.run(
+            signature, lambda on_cancel: self._run_solo(signature, inputs, on_cancel), deadline, on_abandon
+        )
+
+    def _run_solo(self, signature: str, inputs: dict[str, np.ndarray], on_cancel) -> dict[str, np.ndarray]:
+        if self._on_call is not None:
+            self._on_call(1)
+        return self._worker.call(signature, inputs, on_cancel)
 
     def close(self) -> None:
         for batcher in self._batchers.values():
             batcher.close()
+        self._worker.close()
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One model invocation; `inputs` were validated against `self.signatures[signature]`."""

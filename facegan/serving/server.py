@@ -24,6 +24,7 @@ from facegan.serving.predictor import Predictor
 from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
+from facegan.serving.solo import SoloGate
 from facegan.serving.text import shorten
 
 log = logging.getLogger("facegan.serve")
@@ -44,6 +45,7 @@ class Server:
         self.options = options
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
+        self.solo = SoloGate()  # the projections' place, shared by every loaded version (solo.py)
         self.manager = ModelManager(
             sources, self._load, self._unload, on_change=self._changed, retries=options.load_retries
         )
@@ -144,7 +146,9 @@ class Server:
 
     def _load(self, name: str, version: int, path: Path) -> Servable:
         batch_size = self.metrics.batch_size.labels(name, str(version))
-        servable = Servable(name, version, path, on_call=batch_size.observe, batching=self.options.batching)
+        servable = Servable(
+            name, version, path, on_call=batch_size.observe, batching=self.options.batching, solo=self.solo
+        )
         try:
             warmed = servable.warm_up()
         except BaseException:

@@ -85,6 +85,7 @@ class PredictionService:
             lambda signature: request.inputs,  # TensorProtos: validated against any signature as they are
             list(request.output_filter),
             deadline,
+            on_abandon=context.add_callback,  # called when the RPC ends: cancelled, past its deadline, or done
         )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = spec.name

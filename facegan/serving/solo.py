@@ -1,0 +1,137 @@
+"""A place of their own for the signatures that cannot be batched (the projection: one image,
+hundreds of model steps, seconds of CPU), so that they never starve generation.
+
+- They run in a child process per version at the lowest CPU priority (solo_worker.py): the
+  operating system gives generation the cores first.
+- A few run at a time (`running`, server-wide: every loaded version shares one gate), a few wait
+  for their turn (`waiting`); any more are refused at once with UNAVAILABLE (REST: 503). Waiters
+  and runners hold a handler thread each, so at most running + waiting of the handler threads
+  (gRPC's 32, waitress's 8) are ever busy with projections; the rest serve generation.
+- A call waits at most until its deadline (or MAX_WAIT_S), and one whose deadline has passed
+  never starts.
+- A running call stops when its client is gone or its deadline passes (MAX_RUN_S without one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from facegan.client.errors import ServingError
+from facegan.serving.solo_worker import CancelledCall
+
+T = TypeVar("T")
+
+MAX_RUNNING = 1  # projections computing at once: each already uses every core the scheduler gives it
+MAX_WAITING = 2  # projections queued for their turn; any more are refused at once
+MAX_WAIT_S = 30.0  # the longest a projection waits for its turn (less if its deadline is sooner)
+MAX_RUN_S = 60.0  # a projection with no deadline is stopped after this (project_steps(500) takes ~9 s)
+
+
+class Cancel:
+    """Fired once (deadline, or the client gone) unless the call finished first; callbacks
+    registered after it fired run at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+        self._fired = False
+        self._finished = False
+
+    def register(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            fired = self._fired
+            if not fired:
+                self._callbacks.append(callback)
+        if fired:
+            callback()
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._fired or self._finished:
+                return
+            self._fired = True
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+
+
+class SoloGate:
+    """Admission, deadlines and cancellation for calls that run one at a time."""
+
+    def __init__(self, running: int = MAX_RUNNING, waiting: int = MAX_WAITING):
+        self.running = running
+        self.waiting = waiting
+        self._cond = threading.Condition()
+        self._busy = 0  # calls running now
+        self._queued = 0  # calls waiting for a turn
+
+    def run(
+        self,
+        signature: str,
+        work: Callable[[Callable[[Callable[[], None]], None]], T],
+        deadline: float | None,
+        on_abandon: Callable[[Callable[[], None]], None] | None = None,
+    ) -> T:
+        """`work(on_cancel)` when it is this call's turn; `on_cancel(stop)` registers how to stop it,
+        which happens at `deadline` (or MAX_RUN_S) or when the client is gone (`on_abandon`
+        registers a callback that the door calls then)."""
+        self._enter(signature, deadline)
+        try:
+            return self._cancellable(work, deadline, on_abandon)
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify()
+
+    def _enter(self, signature: str, deadline: float | None) -> None:
+        wait_until = time.monotonic() + MAX_WAIT_S
+        if deadline is not None:
+            wait_until = min(wait_until, deadline)
+        with self._cond:
+            if self._busy >= self.running and self._queued >= self.waiting:
+                raise ServingError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"signature {signature!r} is busy ({self._busy} running, {self._queued} waiting); try again later",
+                )
+            self._queued += 1
+            try:
+                while self._busy >= self.running:
+                    left = wait_until - time.monotonic()
+                    if left <= 0 and deadline is None:
+                        message = f"signature {signature!r} is busy: no turn within {MAX_WAIT_S:.0f} s"
+                        raise ServingError(grpc.StatusCode.UNAVAILABLE, message)
+                    if left <= 0:
+                        message = f"signature {signature!r} is busy: no turn before the deadline"
+                        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+                    self._cond.wait(left)
+            finally:
+                self._queued -= 1
+            self._busy += 1
+
+    @staticmethod
+    def _cancellable(work, deadline: float | None, on_abandon) -> T:
+        cancel = Cancel()
+        ends = time.monotonic() + MAX_RUN_S if deadline is None else deadline
+        timer = threading.Timer(max(0.0, ends - time.monotonic()), cancel.fire)
+        timer.daemon = True
+        timer.start()
+        if on_abandon is not None:
+            on_abandon(cancel.fire)
+        try:
+            return work(cancel.register)
+        except CancelledCall:
+            if time.monotonic() >= ends:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded: stopped") from None
+            raise ServingError(grpc.StatusCode.CANCELLED, "the client went away: stopped") from None
+        finally:
+            cancel.finish()
+            timer.cancel()
