@@ -1,12 +1,14 @@
 """Issue #26's reproductions, each sent through a real socket: the status, a short body, a healthy
 server afterwards, and a bounded log (no traceback, at most one line per request, rate-limited)."""
 
+import contextlib
 import json
 import logging
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -328,3 +330,75 @@ def test_an_abandoned_projection_stops(model_dir):
         assert healthy(server)
     finally:
         server.stop(1)
+
+
+def timed_status(port: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    status, _ = get(port, b"/v1/models/facegan")
+    return status, time.perf_counter() - started
+
+
+def test_slow_clients_cannot_close_the_rest_door(server, caplog):
+    """Row 5: 300 connections trickling a header byte every few seconds (over the 256-connection
+    limit), then 8 clients pipelining large predicts that never read: a real client still gets
+    its answer within a second, and the tricklers are closed by the header deadline."""
+    from facegan.serving.http_guard import HEADER_TIMEOUT_S
+
+    caplog.set_level(logging.INFO)
+    port = server.rest_port
+    tricklers = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /v1/models/facegan HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        tricklers.append(s)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(2.0):
+            for s in tricklers:
+                with contextlib.suppress(OSError):  # closed by the server: the point
+                    s.sendall(b"a")
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    hogs = []
+    try:
+        time.sleep(1.0)
+        answers = [timed_status(port) for _ in range(5)]
+        assert all(status == 200 and seconds < 1.0 for status, seconds in answers), answers
+        big = b'{"signature_name": "from_seed", "instances": [' + b",".join(b"%d" % i for i in range(64)) + b"]}"
+        predict = (
+            b"POST /v1/models/facegan:predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            + str(len(big)).encode()
+            + b"\r\n\r\n"
+            + big
+        )
+        for _ in range(8):  # each pipelines 100 predicts of 64 faces and never reads an answer
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):  # the server stopped reading: its output is unread
+                s.sendall(predict * 100)
+            hogs.append(s)
+        time.sleep(1.0)
+        answers = [timed_status(port) for _ in range(5)]
+        assert all(status == 200 and seconds < 1.0 for status, seconds in answers), answers
+        time.sleep(HEADER_TIMEOUT_S + 2)  # the tricklers' headers are overdue now
+        closed = 0
+        for s in tricklers:
+            s.setblocking(False)
+            try:
+                closed += s.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        assert closed == len(tricklers), closed  # evicted at the limit, or timed out
+    finally:
+        stop.set()
+        thread.join()
+        for s in tricklers + hogs:
+            s.close()
+    assert healthy(server)
+    records = serve_log(caplog)
+    assert all(r.exc_info is None for r in records) and len(records) <= 42, len(records)

@@ -217,24 +217,34 @@ class RestServer:
         threads: int = 8,
         metrics_path: str | None = None,
     ):
-        from waitress.server import create_server
+        from waitress.adjustments import Adjustments
+        from waitress.task import ThreadedTaskDispatcher
+
+        from facegan.serving.http_guard import CHECK_EVERY_S, GuardedServer
 
         self.app = RestApp(predictor, metrics_path=metrics_path)
         self._sockets: dict = {}  # waitress's socket map: ours, so stop() can close every connection in it
-        self._server = create_server(
-            self.app,
-            map=self._sockets,
+        adjustments = Adjustments(
             host=host,
             port=port,
             threads=threads,  # requests answered at once; slow clients are buffered, not given a thread
-            channel_timeout=30,  # a connection idle (or trickling) this long is closed
+            channel_timeout=30,  # a connection idle this long is closed (trickling: http_guard.py)
+            cleanup_interval=CHECK_EVERY_S,  # how often idle connections and http_guard's deadlines are checked
             # 413 beyond MAX_BODY_BYTES, before the app sees anything (waitress refuses a body of
             # this size itself, so one byte more lets exactly MAX_BODY_BYTES through to the app)
             max_request_body_size=MAX_BODY_BYTES + 1,
             max_request_header_size=64 * 1024,
-            connection_limit=256,
+            connection_limit=256,  # at the limit, http_guard.py closes the longest-waiting unfinished request
             ident="facegan",
             expose_tracebacks=False,
+        )
+        # waitress logs "Task queue depth is N" for every request that waits for a worker: under
+        # load that is a line per request, which the rate-limited log exists to prevent.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(threads)
+        self._server = GuardedServer(
+            self.app, self._sockets, dispatcher=dispatcher, adj=adjustments, sockinfo=adjustments.listen[0]
         )
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="facegan-rest", daemon=True)

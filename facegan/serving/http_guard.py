@@ -1,0 +1,131 @@
+"""waitress, guarded against clients that hold connections without using them.
+
+waitress buffers slow clients instead of giving them a thread, closes connections idle for
+`channel_timeout`, and stops accepting at `connection_limit`. That left two ways to shut the
+REST door (issue #26): 300 connections that each trickle a header byte every 10 s never go
+idle, and once they fill the connection limit, no one else gets in; and a connection whose
+client never reads its answers keeps its buffered output (and, past waitress's high watermark,
+a worker thread) for as long as it stays open. So, on top of waitress's own limits:
+
+- **A request must arrive in time.** Its headers within HEADER_TIMEOUT_S of its first byte,
+  its whole body within REQUEST_TIMEOUT_S; a connection that sends nothing is waitress's idle
+  timeout. Trickling does not reset these clocks.
+- **A full house makes room.** At the connection limit, a new connection is still accepted, and
+  the connection that has waited longest for an unfinished request (or sent nothing at all) is
+  closed for it, so a slowloris crowd cannot keep a real client out: it loses a connection for
+  every one a real client opens.
+- **Answers must be read.** A connection whose buffered output has not moved for
+  WRITE_STALL_S is closed, which also frees a worker thread blocked on it.
+
+TF Serving's own REST server (libevent) has a request timeout and no connection-level limits of
+this kind; in production put a reverse proxy in front as docs/serving.md describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+
+from facegan.serving.predictor import requests_log
+
+HEADER_TIMEOUT_S = 10.0  # from a request's first byte to the end of its headers
+REQUEST_TIMEOUT_S = 30.0  # from a request's first byte to the end of its body (4 MiB at 1 Mbit/s: 34 s)
+WRITE_STALL_S = 10.0  # buffered output that has not moved for this long closes the connection
+CHECK_EVERY_S = 1.0  # how often the deadlines are checked (waitress's cleanup_interval)
+
+
+class GuardedChannel(HTTPChannel):
+    """waitress's channel, remembering when the request being received began."""
+
+    request_started: float | None = None  # the first byte of the request being received
+    output_moved: float = 0.0  # the last time buffered output shrank (or was empty)
+
+    def received(self, data):
+        if self.request is None and data:
+            self.request_started = time.monotonic()
+        result = super().received(data)
+        if self.request is None:  # completed (queued for a worker) or none begun
+            self.request_started = None
+        return result
+
+    def handle_write(self):
+        before = self.total_outbufs_len
+        super().handle_write()
+        if self.total_outbufs_len < before or not self.total_outbufs_len:
+            self.output_moved = time.monotonic()
+
+    def waiting_since(self) -> float | None:
+        """When this connection began waiting for a request that is not complete, or None if a
+        request is being served or its answer is being sent."""
+        if self.requests or self.total_outbufs_len:
+            return None
+        if self.request_started is not None:
+            return self.request_started
+        return self.last_activity_monotonic()
+
+    def last_activity_monotonic(self) -> float:
+        return time.monotonic() - (time.time() - self.last_activity)
+
+    def overdue(self, now: float) -> str | None:
+        """Why this connection should be closed now, if it should."""
+        if self.request_started is not None and not self.requests:
+            request = self.request
+            headers_done = request is not None and request.headers_finished
+            if not headers_done and now - self.request_started > HEADER_TIMEOUT_S:
+                return "headers not received in time"
+            if now - self.request_started > REQUEST_TIMEOUT_S:
+                return "body not received in time"
+        if self.total_outbufs_len and now - max(self.output_moved, self.last_activity_monotonic()) > WRITE_STALL_S:
+            return "answers not read"
+        return None
+
+
+class GuardedServer(TcpWSGIServer):
+    """waitress's TCP server with the deadlines and the eviction above."""
+
+    channel_class = GuardedChannel
+
+    def readable(self):
+        now = time.time()
+        if now >= self.next_channel_cleanup:  # waitress's schedule for maintenance()
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        return self.accepting  # at the connection limit too: handle_accept makes room
+
+    def handle_accept(self):
+        if len(self._map) >= self.adj.connection_limit:
+            self._evict_longest_waiting()
+        super().handle_accept()
+
+    def _evict_longest_waiting(self) -> None:
+        """Mark for closing the connection waiting longest for an unfinished request. Marked, not
+        closed: the event loop may be between select() and dispatching, and a closed descriptor
+        (or its number reused by the connection accepted next) must not reach either."""
+        waiting = []
+        for channel in list(self.active_channels.values()):
+            since = channel.waiting_since() if isinstance(channel, GuardedChannel) else None
+            if since is not None and not channel.will_close:
+                waiting.append((since, id(channel), channel))
+        if waiting:
+            channel = min(waiting)[2]
+            requests_log.log(
+                logging.WARNING,
+                "REST: at %d connections, closed the one waiting longest for its request",
+                self.adj.connection_limit,
+            )
+            channel.will_close = True  # the loop closes it on its next pass (writable() -> handle_write)
+
+    def maintenance(self, now):
+        """waitress's idle check, then the deadlines. This runs inside the event loop's readable()
+        pass, so channels are only marked (will_close), as waitress does: the loop closes them
+        (handle_write -> handle_close, which also wakes a worker blocked writing to one)."""
+        super().maintenance(now)
+        clock = time.monotonic()
+        for channel in list(self.active_channels.values()):
+            reason = channel.overdue(clock) if isinstance(channel, GuardedChannel) else None
+            if reason and not channel.will_close:
+                requests_log.log(logging.WARNING, "REST: closing a connection from %s: %s", channel.addr[0], reason)
+                channel.will_close = True
