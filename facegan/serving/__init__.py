@@ -2,7 +2,7 @@
 
 `options.py` (what a server runs with), `model_config.py` (which models), `servable.py` (one
 loaded version), `batching.py`, `solo.py` and `solo_worker.py` (the projections' bounded queue and
-their nice-19 process), `manager.py` (versions, labels, hot swap), `predictor.py` (the
+their nice-10 process), `manager.py` (versions, labels, hot swap), `predictor.py` (the
 one code path behind both doors), `service.py` (the gRPC door), `rest.py` (the REST door: HTTP
 only), `http_guard.py` (waitress with deadlines for slow clients), `json_tensor.py` (REST's
 JSON <-> arrays), `config_files.py` (batching, monitoring and SSL config files), `tls.py`,

@@ -102,7 +102,7 @@ class Servable:
             if all(spec.shape and spec.shape[0] == -1 for spec in sig.inputs.values())
         }
         self._solo = solo if solo is not None else SoloGate()
-        self._worker = SoloWorker(path)  # the unbatchable signatures' nice-19 process, started at first use
+        self._worker = SoloWorker(path)  # the unbatchable signatures' nice-10 process, started at first use
         self._batchers = (
             {}
             if batching is None

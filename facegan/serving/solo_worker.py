@@ -1,18 +1,20 @@
 """The projections' own process: one version's SavedModel, loaded again in a child process at the
-lowest CPU priority (nice 19), runs the signatures that cannot be batched.
+a low CPU priority (nice 10), runs the signatures that cannot be batched.
 
 Why a process: a projection is hundreds of model steps in one TensorFlow call, and TensorFlow's
 thread pools are per process, so in the server's process it competed with generation as an
-equal. On 2 cores one running projection took generation's p99 from 12.7 to 52.6 ms; the same
-projections looping in a nice-19 process left it at 14.5 ms against 10.3 unloaded (from_seed,
-gRPC, 100 calls). The operating system's scheduler does the isolation.
+equal. On 2 cores one running projection took generation's p99 from 12.7 to 52.6 ms; in a
+nice-10 child, with 8 gRPC and 8 REST clients projecting, it went from 14.3 to 21.1 ms (gRPC)
+and 16.2 to 23.0 ms (REST) (tests/test_hardening.py). The operating system's scheduler does
+the isolation.
 
 The child starts at a version's first projection (~3 s: TensorFlow's import and the load) and
-ends with the version. It runs one call at a time; a second thread in it reads the pipe, so a
-"cancel" stops the running call through TensorFlow's CancellationManager (checked between
-ops: a projection stops within a step). Messages are pickles over the child's stdin/stdout, a
-private pipe between the server and its own child; the child's stdout is moved to stderr first,
-so nothing else can write into the protocol.
+ends with the version, or after IDLE_STOP_S without a projection. It runs one call at a time;
+a second thread in it reads the pipe, so a "cancel" stops the running call through
+TensorFlow's CancellationManager (checked between ops: a projection stops within a step).
+Messages are pickles over the child's stdin/stdout, a private pipe between the server and its
+own child; the child's stdout is moved to stderr first, so nothing else can write into the
+protocol.
 
     parent -> child: ("run", call id, signature, {alias: array}) | ("cancel", call id)
     child -> parent: ("ready",) once | ("ok", {alias: array}) | ("cancelled",) | ("error", code, message)
@@ -37,7 +39,13 @@ import grpc
 from facegan.client.errors import ServingError
 
 START_TIMEOUT_S = 120.0  # TensorFlow's import and the SavedModel's load, on a slow, busy machine
-NICE = 19  # the lowest priority: generation in the server's process always comes first
+# The child holds TensorFlow and a second copy of the model (1.1 GB RSS with the 32 px model on
+# the 2-core VM): it ends after this long without a projection and starts again at the next.
+IDLE_STOP_S = 120.0
+# Generation in the server's process comes first: at nice 10 the scheduler gives the child about a
+# tenth of a contended core (its weight 110 against 1024), all of an idle one. (Nice 19, weight 15,
+# starved projections outright while generation saturated both cores.)
+NICE = 10
 
 
 class SoloWorker:
@@ -49,11 +57,14 @@ class SoloWorker:
         self._lock = threading.Lock()  # one call at a time
         self._send_lock = threading.Lock()  # a cancel may be sent while a call waits for its answer
         self._calls = 0  # ids for calls, so a cancel names the call it means
+        self._idle: threading.Timer | None = None  # ends the child after IDLE_STOP_S without a call
 
     def call(self, signature: str, inputs: dict, on_cancel: Callable[[Callable[[], None]], None]) -> dict:
         """Run `signature` in the child. `on_cancel(callback)` registers what stops it; a stopped
         call raises tf-free CancelledCall for the caller to name (deadline or client gone)."""
         with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
             process = self._started()
             self._calls += 1
             call_id = self._calls
@@ -64,6 +75,9 @@ class SoloWorker:
             except (EOFError, pickle.UnpicklingError, OSError):
                 self._stop()
                 raise ServingError(grpc.StatusCode.INTERNAL, "the projection process ended unexpectedly") from None
+            self._idle = threading.Timer(IDLE_STOP_S, self._stop_if_idle)
+            self._idle.daemon = True
+            self._idle.start()
         if answer[0] == "ok":
             return answer[1]
         if answer[0] == "cancelled":
@@ -91,6 +105,14 @@ class SoloWorker:
         self._process = process
         return process
 
+    def _stop_if_idle(self) -> None:
+        if self._lock.acquire(blocking=False):  # a call in progress keeps it
+            try:
+                with self._send_lock:
+                    self._stop()
+            finally:
+                self._lock.release()
+
     def _send(self, message) -> None:
         with self._send_lock:
             if self._process is None:
@@ -110,6 +132,8 @@ class SoloWorker:
 
     def close(self) -> None:
         """End the child (a running call's reader then gets EOF)."""
+        if self._idle is not None:
+            self._idle.cancel()
         with self._send_lock:
             self._stop()
 
