@@ -305,3 +305,24 @@ def test_disk_use_is_bounded(model_dir, tmp_path, monkeypatch):
         sweeper.stop()
         app.close()
         server.stop(1)
+
+
+def test_the_cache_sweep_keeps_the_folder_under_its_byte_budget(tmp_path):
+    """Row 8 of issue #26: thirty 7.9 MB uploads in 2 s once stayed on disk until the 10-minute
+    age limit; now the sweep also deletes the oldest files beyond the folder's byte budget."""
+    import os
+
+    from facegan.demo.app import CacheSweeper
+
+    now = time.time()
+    for i in range(30):
+        upload = tmp_path / f"upload{i:02d}" / "photo.png"
+        upload.parent.mkdir()
+        upload.write_bytes(b"\0" * 100_000)
+        os.utime(upload, (now - 30 + i, now - 30 + i))  # one a second, oldest first
+    (tmp_path / "old.png").write_bytes(b"\0" * 10)
+    os.utime(tmp_path / "old.png", (now - 4000, now - 4000))
+    CacheSweeper(tmp_path, age_s=600, max_bytes=1_000_000).sweep()
+    left = sorted(p.parent.name for p in tmp_path.rglob("*.png"))
+    assert left == [f"upload{i:02d}" for i in range(20, 30)]  # the newest ten: 1,000,000 bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == left  # emptied folders removed, old.png gone

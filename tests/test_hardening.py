@@ -402,3 +402,45 @@ def test_slow_clients_cannot_close_the_rest_door(server, caplog):
     assert healthy(server)
     records = serve_log(caplog)
     assert all(r.exc_info is None for r in records) and len(records) <= 42, len(records)
+
+
+def test_health_is_per_model_and_the_replica_serves_while_any_model_can(model_dir, tmp_path):
+    """A broken model no longer makes the whole replica NOT_SERVING (with 500 empty entries that
+    lasted 30 s): "" says whether the replica can answer anything, each model's name whether it can."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    good = tmp_path / "good"
+    shutil.copytree(model_dir, good)
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    shutil.rmtree(broken / "1" / "variables")
+    config = tmp_path / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        f'  config {{ name: "facegan" base_path: "{good}" model_platform: "tensorflow" }}\n'
+        f'  config {{ name: "broken" base_path: "{broken}" model_platform: "tensorflow" }}\n'
+        "}\n"
+    )
+    server = start_server(None, sources=sources_from_config_file(config), config_file=config, config_poll_s=0.05)
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+
+            def status(service: str) -> int:
+                return health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+            assert status("") == serving and status("tensorflow.serving.PredictionService") == serving
+            assert status("facegan") == serving and status("broken") == not_serving
+            config.write_text(config_text(broken, "broken"))  # only the broken model is left
+            wait_for(lambda: status("") == not_serving)
+            assert status("facegan") == not_serving and status("broken") == not_serving
+            config.write_text(config_text(good, "facegan"))
+            wait_for(lambda: status("") == serving)
+            assert status("facegan") == serving
+            with pytest.raises(grpc.RpcError) as e:
+                status("never-configured")
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        server.stop(1)

@@ -30,12 +30,15 @@ THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no we
 CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"
 
 
-# Disk: every answer's images are files in Gradio's cache; files older than CACHE_AGE_S are
-# deleted every CACHE_SWEEP_S, and facegan's own downloads (grid PNG, GIF) keep the newest
-# KEEP_DOWNLOADS. The one file input is Find a face's photo: uploads are capped at MAX_UPLOAD
-# (Gradio refuses larger ones before they reach the app) and swept like everything else.
-CACHE_SWEEP_S = 60
+# Disk: every answer's images are files in Gradio's cache; every CACHE_SWEEP_S, files older than
+# CACHE_AGE_S are deleted, and then the oldest ones until the folder holds at most CACHE_BYTES
+# (thirty 7.9 MB uploads in 2 s once added 248 MB that waited for the age limit). facegan's own
+# downloads (grid PNG, GIF) keep the newest KEEP_DOWNLOADS. The one file input is Find a face's
+# photo: uploads are capped at MAX_UPLOAD (Gradio refuses larger ones before they reach the
+# app), and a PNG or WebP over 16 megapixels is refused before it is decoded (data/photo.py).
+CACHE_SWEEP_S = 10
 CACHE_AGE_S = 600
+CACHE_BYTES = 256 * 2**20
 KEEP_DOWNLOADS = 64
 MAX_UPLOAD = "8mb"
 
@@ -50,10 +53,13 @@ class CacheSweeper:
     traffic it dies with "Set changed size during iteration" and never sweeps again (seen in this
     project's tests with Gradio 6.31), so facegan sweeps by file age itself."""
 
-    def __init__(self, folder: Path, every_s: float = CACHE_SWEEP_S, age_s: float = CACHE_AGE_S):
+    def __init__(
+        self, folder: Path, every_s: float = CACHE_SWEEP_S, age_s: float = CACHE_AGE_S, max_bytes: int = CACHE_BYTES
+    ):
         self.folder = folder
         self.every_s = every_s
         self.age_s = age_s
+        self.max_bytes = max_bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="facegan-cache-sweeper", daemon=True)
 
@@ -66,16 +72,31 @@ class CacheSweeper:
             self.sweep()
 
     def sweep(self) -> None:
+        """Delete what is older than age_s, then the oldest files until max_bytes are left."""
         cutoff = time.time() - self.age_s
+        kept = []  # (mtime, size, path) of what is left
         for root, _, names in os.walk(self.folder, topdown=False):  # os.walk skips what vanishes meanwhile
             for name in names:
                 path = Path(root, name)
                 with contextlib.suppress(OSError):  # gone meanwhile
-                    if path.stat().st_mtime < cutoff:
+                    info = path.stat()
+                    if info.st_mtime < cutoff:
                         path.unlink()
+                    else:
+                        kept.append((info.st_mtime, info.st_size, path))
             if Path(root) != self.folder:
                 with contextlib.suppress(OSError):  # not empty (yet)
                     Path(root).rmdir()
+        total = sum(size for _, size, _ in kept)
+        for _, size, path in sorted(kept):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                total -= size
+            with contextlib.suppress(OSError):  # Gradio's one-file folder, now empty
+                if path.parent != self.folder:
+                    path.parent.rmdir()
 
     def stop(self) -> None:
         self._stop.set()

@@ -46,6 +46,7 @@ class Server:
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
         self.solo = SoloGate()  # the projections' place, shared by every loaded version (solo.py)
+        self._health_names: set[str] = set()  # models ever configured: each has a health status
         self.manager = ModelManager(
             sources, self._load, self._unload, on_change=self._changed, retries=options.load_retries
         )
@@ -165,17 +166,24 @@ class Server:
         release_free_heap()
 
     def _changed(self) -> None:
-        """Health tells the truth: SERVING only while every served model has a version that can
-        answer (loaded, warmed up, not unloading); a readiness probe then never admits a replica
-        that would answer NOT_FOUND."""
+        """gRPC health, for readiness probes (docs/serving.md, "Health"):
+        - each model's name: SERVING while it has a version that can answer (loaded, warmed up,
+          not unloading), else NOT_SERVING (also once it leaves the config);
+        - "" and the PredictionService: SERVING while at least one model can answer. Not "every
+          model": replicas share one config and storage, so one broken or slow-loading model
+          would take every replica out of rotation, an outage for the healthy models too."""
         available = self.manager.available()
         self.metrics.set_available(available)
-        if all(available.values()):
-            status = health_pb2.HealthCheckResponse.SERVING
-        else:
-            status = health_pb2.HealthCheckResponse.NOT_SERVING
+        serving = health_pb2.HealthCheckResponse.SERVING
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in self._health_names - set(available):
+            self.health.set(name, not_serving)
+        for name, versions in available.items():
+            self.health.set(name, serving if versions else not_serving)
+        self._health_names |= set(available)
+        overall = serving if any(available.values()) else not_serving
         for service in ("", PREDICTION_SERVICE):
-            self.health.set(service, status)
+            self.health.set(service, overall)
 
     def start(self) -> Server:
         self._changed()
