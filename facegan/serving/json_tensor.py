@@ -14,7 +14,7 @@ import numpy as np
 
 from facegan.client.errors import ServingError
 from facegan.client.tensors import DT_STRING, DTYPE_NAMES, DTYPES
-from facegan.serving.predictor import INVALID, ArrayInput
+from facegan.serving.predictor import INVALID, ArrayInput, names
 from facegan.serving.servable import Signature
 
 
@@ -94,12 +94,12 @@ def json_inputs(body: dict, signature: Signature) -> dict[str, ArrayInput]:
         by_alias = values
     else:
         raise invalid(f'"inputs" must be an object of the inputs {aliases}')
-    known = {alias: value for alias, value in by_alias.items() if alias in signature.inputs}
-    inputs = {alias: ArrayInput(json_array(value, alias, signature.inputs[alias].dtype), signature.inputs[alias].dtype)
-              for alias, value in known.items()}  # fmt: skip
-    for alias in set(by_alias) - set(known):  # the Predictor names unexpected inputs
-        inputs[alias] = ArrayInput(np.zeros(0), 0)
-    return inputs
+    unknown = [alias for alias in by_alias if alias not in signature.inputs]
+    if unknown:  # before any value is converted: 300,000 invented names once cost 2 s of CPU
+        missing = sorted(set(aliases) - set(by_alias))
+        raise invalid(f"inputs do not match the signature: missing {names(missing)}, unexpected {names(unknown)}")
+    return {alias: ArrayInput(json_array(value, alias, signature.inputs[alias].dtype), signature.inputs[alias].dtype)
+            for alias, value in by_alias.items()}  # fmt: skip
 
 
 def json_outputs(outputs: dict[str, np.ndarray], row: bool) -> dict:
