@@ -380,7 +380,10 @@ def test_slow_clients_cannot_close_the_rest_door(server, caplog):
             with contextlib.suppress(BlockingIOError):  # the server stopped reading: its output is unread
                 s.sendall(predict * 100)
             hogs.append(s)
-        time.sleep(1.0)
+        # Each gets a few answers computed before 2 MiB sit unsent and its pipeline is dropped
+        # (http_guard's MAX_UNSENT_BYTES; measured: 32 answers in all, the last 6.4 s in): a
+        # burst any 8 clients could ask for. After that they cost nothing and hold no worker.
+        time.sleep(8.0)
         answers = [timed_status(port) for _ in range(5)]
         assert all(status == 200 and seconds < 1.0 for status, seconds in answers), answers
         time.sleep(HEADER_TIMEOUT_S + 2)  # the tricklers' headers are overdue now

@@ -28,7 +28,7 @@ import logging
 import socket
 import time
 
-from waitress.channel import HTTPChannel
+from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from facegan.serving.predictor import requests_log
@@ -42,6 +42,12 @@ CHECK_EVERY_S = 1.0  # how often the deadlines are checked (waitress's cleanup_i
 # MB, so a client that never reads had half a dozen 64-face answers computed before that (seen:
 # real requests waiting 1.1 s behind 8 such clients). 256 KiB still streams 5 MB/s at 50 ms RTT.
 SEND_BUFFER_BYTES = 256 * 1024
+# waitress parses every pipelined request in what it reads (8 KB: ~30 predicts) and answers them
+# one after another into its buffer, up to a 16 MB watermark, then blocks the worker: 8 clients
+# that pipeline and never read had ~5 answers a second computed for them and held workers. An
+# answer begun while this much is still unsent ends the connection instead (waitress's own
+# ClientDisconnected path: the rest of its pipeline is dropped). One answer of any size is fine.
+MAX_UNSENT_BYTES = 2 * 2**20
 
 
 class GuardedChannel(HTTPChannel):
@@ -57,6 +63,11 @@ class GuardedChannel(HTTPChannel):
         if self.request is None:  # completed (queued for a worker) or none begun
             self.request_started = None
         return result
+
+    def write_soon(self, data):
+        if data and self.total_outbufs_len > MAX_UNSENT_BYTES:
+            raise ClientDisconnected("the client is not reading its answers")
+        return super().write_soon(data)
 
     def handle_write(self):
         before = self.total_outbufs_len
