@@ -102,6 +102,14 @@ def model_dir(trained_run, tmp_path_factory):
     return export(trained_run, tmp_path_factory.mktemp("models"), "facegan").parent
 
 
+def config_list(base_path, *names) -> str:
+    """A model_config_list with one entry per name, every entry on `base_path`."""
+    entries = "".join(
+        f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow" }}\n' for name in names
+    )
+    return "model_config_list {\n" + entries + "}\n"
+
+
 def start_server(base_path, **options):
     """An in-process `facegan serve` on a free localhost port (real gRPC sockets)."""
     from facegan.serving.manager import ModelSource

@@ -11,7 +11,7 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, Hammer, run_cli, start_server, wait_for
+from conftest import ROOT, Hammer, config_list, run_cli, start_server, wait_for
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from facegan.client import FaceClient
@@ -171,13 +171,6 @@ def _answers(stub, label):
         return predict_with_label(stub, label)
     except grpc.RpcError:
         return None
-
-
-def config_list(base_path, *names) -> str:
-    entries = "".join(
-        f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow" }}\n' for name in names
-    )
-    return "model_config_list {\n" + entries + "}\n"
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import time
 import grpc
 import numpy as np
 import pytest
-from conftest import start_server, wait_for
+from conftest import config_list, start_server, wait_for
 from tensorflow.core.framework.tensor_pb2 import TensorProto
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -158,13 +158,6 @@ def test_a_body_of_exactly_the_limit_is_read(server):
     assert healthy(server)
 
 
-def config_text(base_path, *names) -> str:
-    entries = "".join(
-        f'  config {{ name: "{n}" base_path: "{base_path}" model_platform: "tensorflow" }}\n' for n in names
-    )
-    return "model_config_list {\n" + entries + "}\n"
-
-
 def test_a_config_file_that_is_not_text_is_one_line_and_later_edits_apply(model_dir, tmp_path, caplog):
     """Row 1: bytes that are not UTF-8 killed the watcher thread, so every later edit was ignored.
     Row 9: a deleted config file logged a line every poll."""
@@ -172,7 +165,7 @@ def test_a_config_file_that_is_not_text_is_one_line_and_later_edits_apply(model_
     models = tmp_path / "facegan"
     shutil.copytree(model_dir, models)
     config = tmp_path / "models.config"
-    config.write_text(config_text(models, "facegan"))
+    config.write_text(config_list(models, "facegan"))
     server = start_server(None, sources=sources_from_config_file(config), config_file=config, config_poll_s=0.05)
     try:
         config.write_bytes(b"\xff")
@@ -180,13 +173,13 @@ def test_a_config_file_that_is_not_text_is_one_line_and_later_edits_apply(model_
         problems = [r for r in serve_log(caplog) if r.levelno >= logging.ERROR]
         assert len(problems) == 1 and "not UTF-8" in problems[0].getMessage(), problems
         assert server.manager.available() == {"facegan": [1]}  # the running config is kept
-        config.write_text(config_text(models, "facegan", "faces2"))  # a later edit applies
+        config.write_text(config_list(models, "facegan", "faces2"))  # a later edit applies
         wait_for(lambda: server.manager.available() == {"facegan": [1], "faces2": [1]})
         config.unlink()
         time.sleep(0.5)
         deleted = [r for r in serve_log(caplog) if "No such file" in r.getMessage()]
         assert len(deleted) == 1, deleted
-        config.write_text(config_text(models, "faces2"))  # back, with facegan removed
+        config.write_text(config_list(models, "faces2"))  # back, with facegan removed
         wait_for(lambda: server.manager.available() == {"faces2": [1]})
         with FaceClient(f"127.0.0.1:{server.port}", model="faces2") as client:
             assert client.from_seeds([3])[0].shape == (1, 32, 32, 3)
@@ -436,10 +429,10 @@ def test_health_is_per_model_and_the_replica_serves_while_any_model_can(model_di
 
             assert status("") == serving and status("tensorflow.serving.PredictionService") == serving
             assert status("facegan") == serving and status("broken") == not_serving
-            config.write_text(config_text(broken, "broken"))  # only the broken model is left
+            config.write_text(config_list(broken, "broken"))  # only the broken model is left
             wait_for(lambda: status("") == not_serving)
             assert status("facegan") == not_serving and status("broken") == not_serving
-            config.write_text(config_text(good, "facegan"))
+            config.write_text(config_list(good, "facegan"))
             wait_for(lambda: status("") == serving)
             assert status("facegan") == serving
             with pytest.raises(grpc.RpcError) as e:
