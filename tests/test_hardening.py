@@ -6,8 +6,6 @@ import json
 import logging
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -198,93 +196,63 @@ def test_typed_integers_in_range_decode_as_before():
     np.testing.assert_array_equal(to_numpy(proto), np.array([0, 128, 255], np.uint8))
 
 
-def p99(samples) -> float:
-    return float(np.percentile(samples, 99))
-
-
-def generation_latencies(grpc_client, rest_client, n: int) -> dict[str, list[float]]:
-    seconds = {"grpc": [], "rest": []}
-    for i in range(n):
-        for door, client in (("grpc", grpc_client), ("rest", rest_client)):
-            started = time.perf_counter()
-            client.from_seeds([i % 50])
-            seconds[door].append(time.perf_counter() - started)
-    return seconds
-
-
-PROJECTORS = """
-import json, sys, threading, time
-import numpy as np
-from facegan.client import FaceClient, RestClient
-from facegan.client.errors import ServingError
-
-grpc_address, rest_address, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-face = np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
-outcomes = []
-end = time.monotonic() + seconds
-
-def project_forever(door):
-    client = FaceClient(grpc_address, retries=0) if door == "grpc" else RestClient(rest_address, retries=0)
-    with client:
-        while time.monotonic() < end:
-            started = time.perf_counter()
-            try:
-                client.project(face, steps=100)
-                outcomes.append((door, "ok", "", time.perf_counter() - started))
-            except ServingError as e:
-                outcomes.append((door, e.code.name, e.message, time.perf_counter() - started))
-                time.sleep(0.2)  # a refused client backs off a little, then tries again
-
-threads = [threading.Thread(target=project_forever, args=(door,)) for door in ("grpc", "rest") * 8]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(json.dumps(outcomes))
-"""
+def project_request(face: np.ndarray, steps: int) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "facegan"
+    request.model_spec.signature_name = "project_steps"
+    request.inputs["image"].CopyFrom(from_numpy(face[None], TensorProto))
+    request.inputs["steps"].CopyFrom(from_numpy(np.asarray(steps, np.int32), TensorProto))
+    return request
 
 
 def test_projections_never_starve_generation_and_excess_is_refused(model_dir):
     """Row 2: 8 REST + 8 gRPC clients looping project_steps once took from_seed to 9 s (REST) and
-    30 s (gRPC). Now one projection runs (in a nice-19 process) and two wait, the rest are refused
-    at once, and generation on both doors stays within 2x its unloaded p99 (plus 20 ms: a p99 of
-    ten-odd ms moves that much on a busy 2-core machine). The projecting clients are another
-    process, as they would be in production; the generating client shares the test's."""
+    30 s (gRPC): generation waited behind projections. The method, asserted by order of events
+    rather than by timings (the latency figures are bench/beside_projections.py's): while a long
+    projection runs, generation on both doors is answered; two more projections wait; any more are
+    refused at once (they come back while the first still runs); abandoned ones free the gate."""
     from facegan.client import RestClient
 
     server = start_server(model_dir, rest_port=0, poll_wait_s=0)
     grpc_address = f"127.0.0.1:{server.port}"
     rest_address = f"http://127.0.0.1:{server.rest_port}"
+    face = np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
+    channel = grpc.insecure_channel(grpc_address)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     try:
+        # project_steps(500), the most steps allowed, takes ~9 s here: several times what this test needs
+        first = stub.Predict.future(project_request(face, 500), timeout=120)
+        wait_for(lambda: server.solo.counts() == (1, 0))
         with FaceClient(grpc_address) as g, RestClient(rest_address) as r:
-            generation_latencies(g, r, 10)  # warm up both doors
-            unloaded = generation_latencies(g, r, 100)
-            projectors = subprocess.Popen(
-                [sys.executable, "-c", PROJECTORS, grpc_address, rest_address, "20"],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            time.sleep(6)  # the clients start and the projection process loads
-            loaded = generation_latencies(g, r, 100)
-        outcomes = json.loads(projectors.communicate(timeout=120)[0])
-        for door in ("grpc", "rest"):
-            before, during = p99(unloaded[door]), p99(loaded[door])
-            print(f"{door}: from_seed p99 {1e3 * before:.1f} ms unloaded, {1e3 * during:.1f} ms beside projections")
-            assert during <= 2 * before + 0.020, (door, before, during)
-        refused = [s for _, code, message, s in outcomes if code == "UNAVAILABLE" and "is busy (" in message]
-        done = [s for _, code, _, s in outcomes if code == "ok"]
-        others = [
-            (code, message[:80]) for _, code, message, _ in outcomes if code != "ok" and "is busy (" not in message
-        ]
-        print(
-            f"projections: {len(done)} done, {len(refused)} refused in {np.median(refused):.3f} s "
-            f"(95th percentile {np.percentile(refused, 95):.3f} s, the client's JSON encoding included), {others}"
-        )
-        assert done and refused and np.median(refused) < 0.1 and np.percentile(refused, 95) < 0.5
-        # a waiting REST client may give up on its own (its 10 s timeout) before its turn comes
-        assert {code for code, _ in others} <= {"UNAVAILABLE", "DEADLINE_EXCEEDED"}, others
+            for seed in range(20):
+                assert g.from_seeds([seed])[0].shape == (1, 32, 32, 3)
+                assert r.from_seeds([seed])[0].shape == (1, 32, 32, 3)
+        assert not first.done() and server.solo.counts() == (1, 0)  # generation did not wait for it
+
+        waiting = [stub.Predict.future(project_request(face, 500), timeout=120) for _ in range(2)]
+        wait_for(lambda: server.solo.counts() == (1, 2))
+        refusals = []
+        with FaceClient(grpc_address, retries=0) as g, RestClient(rest_address, retries=0) as r:
+            for client in (g, r, g, r):
+                with pytest.raises(ServingError) as e:
+                    client.project(face, steps=20)
+                refusals.append((e.value.code, e.value.message))
+        assert all(
+            code == grpc.StatusCode.UNAVAILABLE and "is busy (1 running, 2 waiting)" in message
+            for code, message in refusals
+        ), refusals
+        assert not first.done()  # refused at once, not after a turn
+        with FaceClient(grpc_address) as g:  # and generation still answers with the gate full
+            assert g.from_seeds([7])[0].shape == (1, 32, 32, 3)
+
+        for call in [first, *waiting]:
+            assert call.cancel()
+        wait_for(lambda: server.solo.counts() == (0, 0), timeout=20)
+        with FaceClient(grpc_address, retries=0, timeout=60) as g:
+            assert g.project(face, steps=20).image.shape == (32, 32, 3)  # the gate is free again
         assert healthy(server)
     finally:
+        channel.close()
         server.stop(1)
 
 
@@ -307,11 +275,7 @@ def test_an_abandoned_projection_stops(model_dir):
                 client.project(face, steps=20)  # not stuck behind the abandoned 500 steps
                 assert time.perf_counter() - started < short + 1.5
         # a client that cancels (rather than times out) stops its projection too
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "facegan"
-        request.model_spec.signature_name = "project_steps"
-        request.inputs["image"].CopyFrom(from_numpy(face[None], TensorProto))
-        request.inputs["steps"].CopyFrom(from_numpy(np.asarray(500, np.int32), TensorProto))
+        request = project_request(face, 500)
         with grpc.insecure_channel(address) as channel:
             call = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict.future(request, timeout=60)
             time.sleep(0.3)

@@ -255,10 +255,30 @@ class RestServer:
 
     def stop(self) -> None:
         """Stop listening, end the worker threads and close the open connections: the server's
-        loop then finds its socket map empty and returns."""
+        loop then finds its socket map empty and returns. Sockets are closed inside the loop's own
+        thread (waitress's trigger runs a function there): closed from here, a descriptor could
+        vanish while the loop's select() holds it, and the loop thread died with EBADF (seen in CI)."""
         from waitress import wasyncore
 
-        self._server.close()
+        self._in_loop(self._server.close)
         self._server.task_dispatcher.shutdown()
-        wasyncore.close_all(self._sockets)
+        self._in_loop(lambda: wasyncore.close_all(self._sockets))
         self._thread.join(timeout=5)
+
+    def _in_loop(self, action) -> None:
+        """Run `action` in the event loop's thread, and wait for it; directly when no loop runs."""
+        if not self._thread.is_alive():
+            action()
+            return
+        done = threading.Event()
+
+        def run_then_signal():
+            try:
+                action()
+            finally:
+                done.set()
+
+        self._server.trigger.pull_trigger(run_then_signal)
+        if not done.wait(timeout=5):  # a loop stuck elsewhere: act from here, as waitress itself would
+            requests_log.warning("REST: the event loop did not answer within 5 s; stopping it from outside")
+            action()

@@ -50,6 +50,11 @@ class Cancel:
         if fired:
             callback()
 
+    @property
+    def fired(self) -> bool:
+        with self._lock:
+            return self._fired
+
     def fire(self) -> None:
         with self._lock:
             if self._fired or self._finished:
@@ -74,6 +79,11 @@ class SoloGate:
         self._busy = 0  # calls running now
         self._queued = 0  # calls waiting for a turn
 
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting) now: for metrics and tests."""
+        with self._cond:
+            return self._busy, self._queued
+
     def run(
         self,
         signature: str,
@@ -83,16 +93,26 @@ class SoloGate:
     ) -> T:
         """`work(on_cancel)` when it is this call's turn; `on_cancel(stop)` registers how to stop it,
         which happens at `deadline` (or MAX_RUN_S) or when the client is gone (`on_abandon`
-        registers a callback that the door calls then)."""
-        self._enter(signature, deadline)
+        registers a callback that the door calls then). A client gone while its call waits leaves
+        the queue at once: its call never starts (a cancelled waiter once held its place for 30 s,
+        then ran its whole projection for no one)."""
+        cancel = Cancel()
+        if on_abandon is not None and on_abandon(cancel.fire) is False:
+            cancel.fire()  # gRPC's add_callback says False when the RPC has already ended
+        cancel.register(self._wake_waiters)
+        self._enter(signature, deadline, cancel)
         try:
-            return self._cancellable(work, deadline, on_abandon)
+            return self._cancellable(work, deadline, cancel)
         finally:
             with self._cond:
                 self._busy -= 1
-                self._cond.notify()
+                self._cond.notify_all()  # all: a waiter that wakes to find its client gone passes on no turn
 
-    def _enter(self, signature: str, deadline: float | None) -> None:
+    def _wake_waiters(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _enter(self, signature: str, deadline: float | None, cancel: Cancel) -> None:
         wait_until = time.monotonic() + MAX_WAIT_S
         if deadline is not None:
             wait_until = min(wait_until, deadline)
@@ -105,6 +125,8 @@ class SoloGate:
             self._queued += 1
             try:
                 while self._busy >= self.running:
+                    if cancel.fired:
+                        raise ServingError(grpc.StatusCode.CANCELLED, "the client went away before its turn")
                     left = wait_until - time.monotonic()
                     if left <= 0 and deadline is None:
                         message = f"signature {signature!r} is busy: no turn within {MAX_WAIT_S:.0f} s"
@@ -115,17 +137,16 @@ class SoloGate:
                     self._cond.wait(left)
             finally:
                 self._queued -= 1
+            if cancel.fired:
+                raise ServingError(grpc.StatusCode.CANCELLED, "the client went away before its turn")
             self._busy += 1
 
     @staticmethod
-    def _cancellable(work, deadline: float | None, on_abandon) -> T:
-        cancel = Cancel()
+    def _cancellable(work, deadline: float | None, cancel: Cancel) -> T:
         ends = time.monotonic() + MAX_RUN_S if deadline is None else deadline
         timer = threading.Timer(max(0.0, ends - time.monotonic()), cancel.fire)
         timer.daemon = True
         timer.start()
-        if on_abandon is not None:
-            on_abandon(cancel.fire)
         try:
             return work(cancel.register)
         except CancelledCall:
