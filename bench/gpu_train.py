@@ -102,53 +102,32 @@ def upconv_form(form: str):
         layers.plain_pair_is_faster = chosen
 
 
-class ChannelPaddedConv2D(keras.layers.Conv2D):
-    """An experiment (--pad-rgb): Conv2D whose few input or output channels (the images' 3) are
-    zero-padded to `multiple` for the convolution, and the extra outputs dropped. The same weights
-    and the same function (zero taps add exact zeros); only the shapes cuDNN sees change. The
-    trace's busiest kernel was a 3-channel convolution in 64x32 tiles (12% of the step)."""
-
-    multiple = 8
-
-    def convolution_op(self, inputs, kernel):
-        cin, cout = kernel.shape[2], kernel.shape[3]
-        pad_in = (-cin) % self.multiple if cin < self.multiple else 0
-        pad_out = (-cout) % self.multiple if cout < self.multiple else 0
-        if pad_in:
-            inputs = jnp.pad(inputs, ((0, 0), (0, 0), (0, 0), (0, pad_in)))
-        if pad_in or pad_out:
-            kernel = jnp.pad(kernel, ((0, 0), (0, 0), (0, pad_in), (0, pad_out)))
-        y = super().convolution_op(inputs, kernel)
-        return y[..., :cout] if pad_out else y
-
-
 @contextlib.contextmanager
-def rgb_padding(multiple: int):
-    """Models built inside use ChannelPaddedConv2D for their plain Conv2D layers (G's to_rgb, D's conv0)."""
-    plain = keras.layers.Conv2D
-    if multiple:
-        ChannelPaddedConv2D.multiple = multiple
-        keras.layers.Conv2D = ChannelPaddedConv2D
+def image_padding(channels: int | None):
+    """ImageConv2D pads to `channels` (0: not at all) while the step is traced, whatever facegan
+    would choose (None: facegan's choice, layers.padded_channels)."""
+    chosen = layers.padded_channels
+    if channels is not None:
+        layers.padded_channels = lambda *args: channels
     try:
         yield
     finally:
-        keras.layers.Conv2D = plain
+        layers.padded_channels = chosen
 
 
-def split_form(form: str) -> tuple[str, int]:
-    """("transposed", 8) from "transposed, rgb padded to 8"."""
-    if ", rgb padded to " in form:
-        upconv, multiple = form.split(", rgb padded to ")
-        return upconv, int(multiple)
-    return form, 0
+def split_form(form: str) -> tuple[str, int | None]:
+    """("transposed", 8) from "transposed, image convs padded to 8"; ("transposed", None) from "transposed"."""
+    if ", image convs padded to " in form:
+        upconv, channels = form.split(", image convs padded to ")
+        return upconv, int(channels)
+    return form, None
 
 
-def build(preset: str, mixed: bool, seed: int = 0, pad_rgb: int = 0):
+def build(preset: str, mixed: bool, seed: int = 0):
     keras.config.set_dtype_policy("mixed_bfloat16" if mixed else "float32")
     cfg = PRESETS[preset]
     keras.utils.set_random_seed(seed)
-    with rgb_padding(pad_rgb):
-        g, d = build_generator(cfg.model), build_discriminator(cfg.model)
+    g, d = build_generator(cfg.model), build_discriminator(cfg.model)
     gan = FaceGAN(g, d, seed=seed)
     gan.compile(
         keras.optimizers.Adam(cfg.train.g_lr, cfg.train.beta_1), keras.optimizers.Adam(cfg.train.d_lr, cfg.train.beta_1)
@@ -175,12 +154,13 @@ def median_seconds(run_steps, steps: int, repeats: int) -> float:
 
 def time_steps(preset: str, batch: int, mixed: bool, steps: int, repeats: int, form: str) -> dict:
     t0 = time.perf_counter()
-    upconv, pad_rgb = split_form(form)
-    cfg, gan = build(preset, mixed, pad_rgb=pad_rgb)
+    upconv, padding = split_form(form)
+    cfg, gan = build(preset, mixed)
     state, step = jax_step.make_step(gan)
     res = cfg.model.resolution
     real = jax.random.uniform(jax.random.key(0), (batch, res, res, 3), minval=-1.0, maxval=1.0)
-    with upconv_form(upconv):  # UpConv2D picks its form when the step is traced, here
+    # UpConv2D and ImageConv2D pick their form when the step is traced, here
+    with upconv_form(upconv), image_padding(padding):
         compiled = step.lower(state, real).compile()
     compile_s = time.perf_counter() - t0
     box = {"state": state}
@@ -366,7 +346,8 @@ def main() -> None:
     p.add_argument(
         "--pad-rgb",
         default="",
-        help="also time the headline row with its 3-channel convolutions padded to these channel counts (e.g. 8,16)",
+        help="also time the headline row with its image convolutions (3 channels) padded to these channel "
+        "counts instead of facegan's choice (0: unpadded; e.g. 0,8,32)",
     )
     p.add_argument("--train-steps", type=int, default=2000, help="steps of the real run (0: none)")
     p.add_argument("--real-preset", default="celeba64")
@@ -433,8 +414,8 @@ def main() -> None:
     run_row(headline, use_torch)
     if args.forms:
         run_row((*headline[:3], other(headline[3])), False)
-    for multiple in [int(m) for m in args.pad_rgb.split(",") if m]:
-        run_row((*headline[:3], f"{headline[3]}, rgb padded to {multiple}"), False)
+    for channels in [int(c) for c in args.pad_rgb.split(",") if c]:
+        run_row((*headline[:3], f"{headline[3]}, image convs padded to {channels}"), False)
     real = None
     if args.train_steps:
         batch = args.real_batch or PRESETS[args.real_preset].train.batch_size

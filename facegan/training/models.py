@@ -11,7 +11,7 @@ import keras
 from keras import layers
 
 from facegan.config import ModelConfig
-from facegan.training.layers import FusedBatchNormalization, SpectralConv2D, SpectralDense, UpConv2D
+from facegan.training.layers import FusedBatchNormalization, ImageConv2D, SpectralConv2D, SpectralDense, UpConv2D
 
 BASE = 4  # the generator's first feature map is BASE x BASE
 BASE_UPSAMPLES = 3  # 4 -> 8 -> 16 -> 32 before the resolution-specific tail
@@ -28,7 +28,7 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     scale = cfg.resolution // (BASE << BASE_UPSAMPLES)
     if scale > 1:
         x = _up_block(x, scale, width(128), cfg, "up_res")
-    x = layers.Conv2D(cfg.channels, 3, padding="same", name="to_rgb")(x)
+    x = ImageConv2D(cfg.channels, 3, padding="same", name="to_rgb")(x)  # padded on GPUs: layers.py
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(z, image, name="generator")
 
@@ -53,7 +53,8 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     dense = SpectralDense if cfg.spectral_norm else layers.Dense
     width = lambda filters: max(1, round(filters * cfg.d_width))
     image = keras.Input((cfg.resolution, cfg.resolution, cfg.channels), name="image")
-    x = conv(width(32), 3, strides=2, padding="same", name="conv0")(image)
+    first_conv = SpectralConv2D if cfg.spectral_norm else ImageConv2D  # ImageConv2D: padded on GPUs
+    x = first_conv(width(32), 3, strides=2, padding="same", name="conv0")(image)
     x = layers.LeakyReLU(0.2, name="conv0_lrelu")(x)
     x = layers.Dropout(cfg.dropout, name="conv0_dropout")(x)
     x = conv(width(64), 3, strides=2, padding="same", name="conv1")(x)
