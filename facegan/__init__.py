@@ -10,7 +10,8 @@ The top-level modules import no facegan package (an import-linter contract):
 
 The packages, down the layers: `commands/` (one module per subcommand), `demo/` (the Gradio app),
 `serving/` (the server), `export/` (the SavedModel), `training/` (networks, step, runs),
-`data/` (prepare, cache, pipelines), `evaluation/` (the metrics), `client/` (the TF-free client).
+`data/` (prepare, cache, pipelines), `evaluation/` (the metrics), `client/` (the TF-free client),
+`web/` (the browser's side: seed -> z in JavaScript).
 """
 
 __version__ = "0.1.0"

@@ -87,7 +87,9 @@ def test_numpy_port_is_tensorflows_normal_to_3_ulps(seeds, tf_z):
     assert mine.shape == tf_z.shape == (len(seeds), LATENT_DIM) and mine.dtype == np.float32
     distance = ulps(mine, tf_z)
     exact = float((distance == 0).mean())
-    print(f"{len(seeds)} seeds: {exact:.2%} bit-exact, max {distance.max()} ulps, histogram {np.bincount(distance.ravel())}")
+    print(
+        f"{len(seeds)} seeds: {exact:.2%} bit-exact, max {distance.max()} ulps, histogram {np.bincount(distance.ravel())}"
+    )
     assert distance.max() <= 3 and exact > 0.97
     np.testing.assert_allclose(mine, tf_z, rtol=4e-7, atol=1e-30)
 

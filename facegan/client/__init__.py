@@ -3,7 +3,8 @@
 `protocol.py` (TF Serving's messages from `protos.binpb`, without TensorFlow), `tensors.py`
 (NumPy <-> TensorProto, bounded), `model_client.py` (what both clients share), `face_client.py`
 (`FaceClient`, gRPC), `rest_client.py` (`RestClient`, REST; `connect()` picks one by address),
-`errors.py` (`ServingError`).
+`errors.py` (`ServingError`), `philox.py` (seed -> z exactly as TensorFlow draws it, in NumPy),
+`local.py` (`LocalFaces`: the ONNX export in-process, no server).
 
 Nothing here imports TensorFlow (an import-linter contract checks it), so the demo image and any
 user's client stay light.

@@ -22,11 +22,18 @@ from facegan.layout import signature_table
 from facegan.sampling import seed_to_z, to_uint8
 
 
-def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
-    latent_dim = int(generator.input_shape[-1])
+def serving_function(generator: keras.Model):
+    """z -> {"images": uint8}: `serving_default`, and the whole of the ONNX and LiteRT exports."""
 
     def serving_default(z):
         return {"images": to_uint8(generator(z, training=False))}
+
+    return serving_default
+
+
+def build_archive(generator: keras.Model) -> keras.export.ExportArchive:
+    latent_dim = int(generator.input_shape[-1])
+    serving_default = serving_function(generator)
 
     def from_seed(seed):
         z = seed_to_z(seed, latent_dim)

@@ -1,0 +1,64 @@
+"""`LocalFaces`: the ONNX export (`facegan export --format onnx`) in this process, with the
+clients' generation calls and no server: z -> faces through ONNX Runtime, seed -> z through
+`philox.seed_to_z`, so `from_seeds` gives the server's faces (within 1/255 per pixel,
+tests/test_portable.py) without TensorFlow or a network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from facegan.client import philox
+
+CARD_FILE = "facegan.json"  # the export folder's card (facegan/export/portable.py writes it)
+
+
+class LocalFaces:
+    """Faces from an ONNX export folder. `generate(z)` and `from_seeds(seeds)` as `FaceClient`'s."""
+
+    def __init__(self, folder: str | os.PathLike, threads: int = 0):
+        import onnxruntime  # the portable extra; a client without it only talks to servers
+
+        folder = Path(folder)
+        card_path = folder / CARD_FILE
+        if not card_path.is_file():
+            raise ValueError(f"{folder} is not an ONNX export: no {CARD_FILE} (facegan export --format onnx)")
+        self.card = json.loads(card_path.read_text())
+        if self.card.get("model_format") != "onnx":
+            raise ValueError(f"{folder} holds a {self.card.get('model_format')!r} export, not onnx")
+        [(name, facts)] = self.card["files"].items()
+        model = (folder / name).read_bytes()
+        if hashlib.sha256(model).hexdigest() != facts["sha256"]:
+            raise ValueError(f"{folder / name} does not match the SHA-256 in its card: damaged or replaced")
+        self.latent_dim = int(self.card["latent_dim"])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, every core
+        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    def generate(self, z) -> np.ndarray:
+        """Faces (uint8 [N, H, W, 3]) for latent vectors z [N, latent_dim]."""
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must be [N, {self.latent_dim}], got {list(z.shape)}")
+        return self._session.run(["images"], {"z": z})[0]
+
+    def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
+        """Faces and their z for int64 seeds: the server's `from_seed`, computed here."""
+        z = philox.seed_to_z(np.asarray(seeds, np.int64).reshape(-1), self.latent_dim)
+        return self.generate(z), z
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> LocalFaces:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
