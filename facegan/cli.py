@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from facegan.client.errors import ServingError
-from facegan.commands import demo, evaluate, export, generate, prepare, project, sample, serve, status, train
+from facegan.commands import demo, evaluate, export, generate, prepare, project, sample, serve, status, train, web
 from facegan.errors import NonFiniteLossError, UsageError
 
 EXIT_USAGE = 2  # bad arguments or data: one line on stderr, no traceback
@@ -24,6 +24,7 @@ COMMANDS = {
     "project": project,
     "status": status,
     "demo": demo,
+    "web": web,
 }
 EXAMPLES = """
     facegan train                      # fast32: the embedded LFW faces, about 4 minutes on 2 CPU cores

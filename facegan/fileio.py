@@ -13,6 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from facegan.errors import UsageError
+
+
+def check_new_folder(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Outputs that are folders go to a new or empty one, never over other files."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file, not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise UsageError(f"{flag} {path} is not empty; it is never written over")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

@@ -103,7 +103,7 @@ def test_bad_exports_exit_2_with_one_line_and_write_nothing(trained_run, model_d
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")
     cases = [
-        (("--format", "onnx", "--out", taken), "is not empty"),
+        (("--format", "onnx", "--out", taken), "is not empty; it is never written over"),
         (("--format", "tflite", "--out", tmp_path / "x"), "invalid choice: 'tflite'"),
         (("--format", "onnx"), "needs --out"),
         (("--format", "litert", "--out", tmp_path / "y", "--version", "3"), "--version is for --format savedmodel"),

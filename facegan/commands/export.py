@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from facegan.errors import UsageError
+from facegan.fileio import check_new_folder
 from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, parse_version
 
 HELP = "write a run's generator as a versioned SavedModel (or ONNX, LiteRT)"
@@ -47,9 +48,7 @@ def export_portable(args: argparse.Namespace) -> int:
         raise UsageError(f"{flag} is for --format savedmodel; --format {args.format} writes to --out")
     if not args.out:
         raise UsageError(f"--format {args.format} needs --out, a new or empty folder")
-    from facegan.export.portable import check_out_folder
-
-    check_out_folder(Path(args.out))  # before TensorFlow loads: a mistake costs no time
+    check_new_folder(args.out)  # before TensorFlow loads: a mistake costs no time
     os.environ["KERAS_BACKEND"] = "tensorflow"  # both converters start from the TensorFlow graph
     from facegan.export.portable import export_portable
 

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from facegan.errors import UsageError
+from facegan.fileio import check_new_folder
 from facegan.layout import RunDir
 
 MODEL_FILES = {"onnx": "generator.onnx", "litert": "generator.tflite"}
@@ -30,20 +31,12 @@ ONNX_OPSET = 17  # onnxruntime-web and Triton's ONNX backend both run it
 CARD_FILE = "facegan.json"
 
 
-def check_out_folder(out: Path) -> None:
-    """An export goes to a new or empty folder, never over another one's files."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"--out {out} is not empty; exports are never written over other files")
-
-
 def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
     """Write the run's generator as `model_format` into the folder `out`; returns `out`."""
     if model_format not in MODEL_FILES:
         raise UsageError(f"unsupported format {model_format!r}; choose one of savedmodel, {', '.join(MODEL_FILES)}")
     out = Path(out)
-    check_out_folder(out)
+    check_new_folder(out)
     from facegan.export.writer import model_card
     from facegan.training.run import restore_run_generator
 

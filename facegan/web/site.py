@@ -1,0 +1,136 @@
+"""`facegan web`: a static site that makes faces in the browser, from an ONNX export.
+
+One page (index.html, app.js), the port of TensorFlow's seed -> z (seed_to_z.js), the model and
+its card, and onnxruntime-web's WASM build, copied from the pinned npm package
+(facegan/web/package.json, installed by `npm ci` into facegan/web/node_modules: scripts/test
+does it) so the site never loads code from a CDN. A service worker (sw.js) caches every file on
+the first visit, so the page works offline afterwards. Any static file server can host the
+folder; several WASM threads need the two cross-origin isolation headers (docs/web.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from facegan.errors import UsageError
+from facegan.fileio import check_new_folder
+from facegan.seeds import MAX_SEED
+
+HERE = Path(__file__).resolve().parent
+PAGE_FILES = ("index.html", "app.js", "seed_to_z.js")
+RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+DEFAULT_RUNTIME = HERE / "node_modules" / "onnxruntime-web" / "dist"
+
+
+def runtime_version(runtime: Path) -> str:
+    package = runtime.parent / "package.json"
+    return json.loads(package.read_text()).get("version", "unknown") if package.is_file() else "unknown"
+
+
+def read_export(model: Path) -> tuple[dict, Path]:
+    """The ONNX export's card and model file, checked against the card's SHA-256."""
+    card_path = model / "facegan.json"
+    if not card_path.is_file():
+        raise UsageError(f"{model} is not an export folder: no facegan.json (facegan export --format onnx --out DIR)")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{card_path} cannot be read as JSON: {e}") from None
+    if card.get("model_format") != "onnx":
+        raise UsageError(f"{model} holds a {card.get('model_format')!r} export; the web demo needs --format onnx")
+    [(name, facts)] = card["files"].items()
+    path = model / name
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != facts["sha256"]:
+        raise UsageError(f"{path} is missing or does not match the SHA-256 in its card")
+    return card, path
+
+
+def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | os.PathLike | None = None) -> Path:
+    """Write the site for the ONNX export folder `model` into the new or empty folder `out`."""
+    out = Path(out)
+    check_new_folder(out)
+    card, model_file = read_export(Path(model))
+    runtime = Path(runtime) if runtime else DEFAULT_RUNTIME
+    missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
+    if missing:
+        raise UsageError(
+            f"onnxruntime-web is not in {runtime} ({missing[0]} missing): run `npm ci --prefix {HERE}` "
+            "(the version pinned in its package-lock.json), or pass --runtime DIR"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.web-", dir=out.parent))
+    except OSError as e:
+        raise UsageError(f"cannot write to {out.parent}: {e.strerror}") from None
+    try:
+        staging.chmod(0o755)
+        for name in PAGE_FILES:
+            shutil.copyfile(HERE / name, staging / name)
+        (staging / "ort").mkdir()
+        for name in RUNTIME_FILES:
+            shutil.copyfile(runtime / name, staging / "ort" / name)
+        (staging / "model").mkdir()
+        shutil.copyfile(model_file, staging / "model" / "generator.onnx")
+        shutil.copyfile(Path(model) / "facegan.json", staging / "model" / "facegan.json")
+        config = {
+            "latent_dim": card["latent_dim"],
+            "resolution": card["resolution"],
+            "max_seed": MAX_SEED,  # the Gradio demo's range (facegan/seeds.py)
+            "model_sha256": card["files"][model_file.name]["sha256"],
+            "model_bytes": model_file.stat().st_size,
+            "onnxruntime_web": runtime_version(runtime),
+            "card": {
+                key: card.get(key)
+                for key in (
+                    "resolution",
+                    "latent_dim",
+                    "run",
+                    "epochs_trained",
+                    "data",
+                    "quality",
+                    "exported",
+                    "seed_to_z",
+                )
+            },
+        }
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        write_service_worker(staging)
+        for path in staging.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        if out.is_dir():
+            out.rmdir()  # empty (checked above)
+        os.rename(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError(f"cannot write the site to {out}: {e.strerror or e}; nothing was kept") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def write_service_worker(site: Path) -> None:
+    """sw.js with the site's file list and a cache version from their checksums."""
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + hashlib.sha256((site / name).read_bytes()).digest())
+    urls = ["./", *files, "sw.js"]
+    text = (HERE / "sw.js").read_text()
+    text = text.replace("__VERSION__", "facegan-" + digest.hexdigest()[:16]).replace("__FILES__", json.dumps(urls))
+    (site / "sw.js").write_text(text)
+
+
+def site_bytes(site: Path) -> dict[str, int]:
+    """Bytes per top-level part of a built site: the page weight, as the docs report it."""
+    sizes: dict[str, int] = {}
+    for path in site.rglob("*"):
+        if path.is_file():
+            part = path.relative_to(site).parts[0]
+            sizes[part] = sizes.get(part, 0) + path.stat().st_size
+    return sizes

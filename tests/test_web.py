@@ -1,0 +1,120 @@
+"""The static web demo (`facegan web`) in the real browser: seed 42 and an interpolation frame,
+read back from the page's canvases, are `facegan serve`'s faces within 1/255 per pixel; bad
+seeds get a readable message; the page works offline once loaded."""
+
+import shutil
+
+import numpy as np
+import pytest
+from conftest import run_cli, start_server
+
+from facegan.client import FaceClient
+from facegan.demo.faces import slerp
+from facegan.web.static_server import start
+
+pytestmark = pytest.mark.slow
+READ_CANVAS = """(id) => {
+  const canvas = document.getElementById(id);
+  return Array.from(canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data);
+}"""
+
+
+@pytest.fixture(scope="module")
+def site(trained_run, tmp_path_factory):
+    base = tmp_path_factory.mktemp("web")
+    res = run_cli("export", "--run", trained_run, "--format", "onnx", "--out", base / "onnx")
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli("web", "--model", base / "onnx", "--out", base / "site")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"built {base / 'site'}" in res.stdout
+    return base / "site"
+
+
+@pytest.fixture(scope="module")
+def server_faces(model_dir):
+    """`facegan serve`'s answers: seed 42, and the frame t = 0.5 from seed 42 to seed 7 (the demo's slerp)."""
+    server = start_server(model_dir)
+    try:
+        with FaceClient(f"127.0.0.1:{server.port}") as client:
+            faces, z = client.from_seeds([42, 7])
+            frame = client.generate(slerp(z[0], z[1], np.array([0.5])))
+    finally:
+        server.stop(1)
+    return {"seed 42": faces[0], "42 to 7 at 0.5": frame[0]}
+
+
+@pytest.fixture
+def page(site):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium package is required (apt-get install chromium); .ci/run installs it"
+    static = start(site)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.problems = []
+        page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.problems.append(str(e)))
+        page.goto(f"http://127.0.0.1:{static.server_address[1]}/")
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        yield page
+        browser.close()
+    static.shutdown()
+
+
+def canvas_pixels(page, canvas_id: str, rendered: int = 1) -> np.ndarray:
+    page.wait_for_function(f"Number(document.getElementById('{canvas_id}').dataset.rendered || 0) >= {rendered}")
+    rgba = np.array(page.evaluate(READ_CANVAS, canvas_id), np.uint8)
+    side = int(np.sqrt(rgba.size // 4))
+    return rgba.reshape(side, side, 4)
+
+
+def assert_same_face(browser: np.ndarray, server: np.ndarray) -> None:
+    assert (browser[..., 3] == 255).all() and browser.shape[:2] == server.shape[:2]
+    difference = np.abs(browser[..., :3].astype(int) - server.astype(int))
+    print(
+        f"browser vs server: max {difference.max()}/255 on {np.count_nonzero(difference)} of {difference.size} values"
+    )
+    assert difference.max() <= 1
+
+
+def test_seed_42_in_the_browser_is_the_servers_face(page, server_faces):
+    assert page.input_value("#seed") == "42"
+    assert_same_face(canvas_pixels(page, "generate-canvas"), server_faces["seed 42"])
+    assert (page.input_value("#seed-a"), page.input_value("#seed-b"), page.input_value("#t")) == ("42", "7", "0.5")
+    assert_same_face(canvas_pixels(page, "interpolate-canvas"), server_faces["42 to 7 at 0.5"])
+    facts = page.inner_text("#facts")
+    assert "32 px, z of 100 numbers" in facts and "onnxruntime-web 1.30.0" in facts
+    assert page.problems == []
+
+
+def test_sliders_render_live_and_bad_seeds_get_a_message(page):
+    before = canvas_pixels(page, "explore-canvas")
+    # a user dragging the slider: its value changes and it fires "input"
+    page.eval_on_selector("#z-0", "s => { s.value = '3.5'; s.dispatchEvent(new Event('input')); }")
+    after = canvas_pixels(page, "explore-canvas", rendered=2)
+    assert np.abs(after.astype(int) - before.astype(int)).max() > 0
+    for text, words in [
+        ("abc", 'must be a whole number from 0 to 2147483647, got "abc"'),
+        ("1.5", "must be a whole number"),
+        ("-3", "must be from 0 to 2147483647, got -3"),
+        ("99999999999", "must be from 0 to 2147483647"),
+        ("9" * 400, "must be a whole number"),
+    ]:
+        page.fill("#seed", text)
+        page.wait_for_function("document.getElementById('message').textContent.length > 0")
+        assert words in page.inner_text("#message"), (text, page.inner_text("#message"))
+    page.fill("#seed", "42")
+    page.wait_for_function("document.getElementById('message').textContent === ''")
+    assert page.problems == []
+
+
+def test_the_page_works_offline_once_loaded(page, server_faces):
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert_same_face(canvas_pixels(page, "generate-canvas"), server_faces["seed 42"])
+    assert page.problems == []
