@@ -118,3 +118,26 @@ def test_the_page_works_offline_once_loaded(page, server_faces):
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
     assert_same_face(canvas_pixels(page, "generate-canvas"), server_faces["seed 42"])
     assert page.problems == []
+
+
+def test_bad_builds_exit_2_with_one_line_and_write_nothing(site, tmp_path):
+    onnx = site.parent / "onnx"
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "index.html").write_text("someone else's page")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(onnx, damaged)
+    with open(damaged / "generator.onnx", "ab") as f:
+        f.write(b"\0")
+    cases = [
+        (("--model", onnx, "--out", taken), "is not empty"),
+        (("--model", tmp_path / "nothing", "--out", tmp_path / "a"), "is not an export folder"),
+        (("--model", damaged, "--out", tmp_path / "b"), "does not match the SHA-256 in its card"),
+        (("--model", onnx, "--out", tmp_path / "c", "--runtime", tmp_path), "onnxruntime-web is not in"),
+    ]
+    for args, words in cases:
+        res = run_cli("web", *args)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (args, res.stderr)
+        assert words in res.stderr, (args, res.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged", "taken"]
+    assert [p.name for p in taken.iterdir()] == ["index.html"]

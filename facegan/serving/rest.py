@@ -278,7 +278,16 @@ class RestServer:
             finally:
                 done.set()
 
-        self._server.trigger.pull_trigger(run_then_signal)
+        try:
+            self._server.trigger.pull_trigger(run_then_signal)
+        except OSError as e:  # the wake-up pipe is gone (see GuardedServer.run): act from here
+            requests_log.log(
+                logging.WARNING, "REST: cannot wake the event loop (%s); stopping it from outside", e.strerror
+            )
+            action()
+            return
         if not done.wait(timeout=5):  # a loop stuck elsewhere: act from here, as waitress itself would
-            requests_log.warning("REST: the event loop did not answer within 5 s; stopping it from outside")
+            requests_log.log(
+                logging.WARNING, "REST: the event loop did not answer within 5 s; stopping it from outside"
+            )
             action()

@@ -1,7 +1,7 @@
 """`facegan web`: a static site that makes faces in the browser, from an ONNX export.
 
-One page (index.html, app.js), the port of TensorFlow's seed -> z (seed_to_z.js), the model and
-its card, and onnxruntime-web's WASM build, copied from the pinned npm package
+One page (index.html, app.js), the port of TensorFlow's seed -> z (seed_to_z.js), the model, its
+card's public facts (config.json), and onnxruntime-web's WASM build, copied from the pinned npm package
 (facegan/web/package.json, installed by `npm ci` into facegan/web/node_modules: scripts/test
 does it) so the site never loads code from a CDN. A service worker (sw.js) caches every file on
 the first visit, so the page works offline afterwards. Any static file server can host the
@@ -24,6 +24,7 @@ from facegan.seeds import MAX_SEED
 HERE = Path(__file__).resolve().parent
 PAGE_FILES = ("index.html", "app.js", "seed_to_z.js")
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+CARD_FACTS = ("resolution", "latent_dim", "run", "epochs_trained", "quality", "exported", "seed_to_z")  # shown
 DEFAULT_RUNTIME = HERE / "node_modules" / "onnxruntime-web" / "dist"
 
 
@@ -76,7 +77,7 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
             shutil.copyfile(runtime / name, staging / "ort" / name)
         (staging / "model").mkdir()
         shutil.copyfile(model_file, staging / "model" / "generator.onnx")
-        shutil.copyfile(Path(model) / "facegan.json", staging / "model" / "facegan.json")
+        # not the whole card: its config names local paths; config.json carries the facts the page shows
         config = {
             "latent_dim": card["latent_dim"],
             "resolution": card["resolution"],
@@ -85,17 +86,9 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
             "model_bytes": model_file.stat().st_size,
             "onnxruntime_web": runtime_version(runtime),
             "card": {
-                key: card.get(key)
-                for key in (
-                    "resolution",
-                    "latent_dim",
-                    "run",
-                    "epochs_trained",
-                    "data",
-                    "quality",
-                    "exported",
-                    "seed_to_z",
-                )
+                **{key: card.get(key) for key in CARD_FACTS},
+                # a data set on disk by its file name only: a public page has no business with local paths
+                "data": {**card["data"], "name": Path(str(card["data"].get("name"))).name},
             },
         }
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
