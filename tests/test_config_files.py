@@ -292,6 +292,7 @@ def test_serve_cli_refuses_bad_config_flags(tmp_path):
         (["--model-config-file-poll-wait-seconds", "5"], "needs --model-config-file"),
         (["--monitoring-config-file", CONFIG / "monitoring.config"], "--rest-api-port"),
         (["--ssl-config-file", tmp_path / "missing.config"], "cannot read SSL config file"),
+        (["--rest-api-timeout-in-ms", "0"], "--rest-api-timeout-in-ms must be 1..3600000"),
     ):
         r = run_cli("serve", "--model-base-path", tmp_path, *args)
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

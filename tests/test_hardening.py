@@ -453,3 +453,22 @@ def test_the_rest_loop_survives_a_descriptor_closed_under_it(model_dir, caplog):
         held.close()
     finally:
         server.stop(1)
+
+
+def test_rest_requests_get_the_rest_api_timeout(model_dir):
+    """REST has no client deadline: every request gets --rest-api-timeout-in-ms (TF Serving's flag,
+    30 s by default). A projection past it is stopped and answered as a timeout, also when the
+    deadline passed while the projection process was still starting (its cancel overtook the call)."""
+    from facegan.client import RestClient
+
+    face = np.random.default_rng(2).integers(0, 255, (32, 32, 3), np.uint8)
+    server = start_server(model_dir, rest_port=0, poll_wait_s=0, rest_timeout_s=0.5)
+    try:
+        with RestClient(f"http://127.0.0.1:{server.rest_port}", retries=0, timeout=60) as client:
+            with pytest.raises(ServingError) as e:
+                client.project(face, steps=500)  # ~9 s of work
+            assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED, e.value
+            wait_for(lambda: server.solo.counts() == (0, 0), timeout=10)  # stopped, not left running
+            assert client.from_seeds([1])[0].shape == (1, 32, 32, 3)
+    finally:
+        server.stop(1)

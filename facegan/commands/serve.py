@@ -42,6 +42,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="TF Serving's REST API on this port, e.g. 8501 (default 0: off, as in TF Serving)",
     )
     p.add_argument(
+        "--rest-api-timeout-in-ms",
+        type=int,
+        default=round(DEFAULTS.rest_timeout_s * 1000),
+        metavar="MS",
+        help=f"each REST request's deadline (default {DEFAULTS.rest_timeout_s * 1000:.0f}, as TF Serving); "
+        "projections on a saturated server may need more",
+    )
+    p.add_argument(
         "--file-system-poll-wait-seconds",
         type=float,
         default=DEFAULTS.poll_wait_s,
@@ -124,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--rest-api-port must differ from --port")
     if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
         raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
+    if not 1 <= args.rest_api_timeout_in_ms <= 3_600_000:
+        raise UsageError(f"--rest-api-timeout-in-ms must be 1..3600000 (an hour), got {args.rest_api_timeout_in_ms}")
     if args.max_num_load_retries < 0 or args.load_retry_interval_micros < 0:
         raise UsageError("--max-num-load-retries and --load-retry-interval-micros must be >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
@@ -165,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         typed_fields=args.typed_fields,
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
+        rest_timeout_s=args.rest_api_timeout_in_ms / 1000,
         load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
         tls=tls,
         metrics_path=metrics_at,

@@ -36,6 +36,7 @@ class ServerOptions:
     typed_fields: bool = False  # answer with float_val/int_val like TF Serving instead of tensor_content
     monitoring_port: int | None = None  # Prometheus /metrics on this port
     rest_port: int | None = None  # TF Serving's REST API on this port (0: any free port); None: off
+    rest_timeout_s: float = 30.0  # TF Serving's --rest_api_timeout_in_ms (same default): a REST request's deadline
     load_retries: LoadRetries = field(default_factory=LoadRetries)  # how often, how far apart, a failed load is retried
     workers: int = 32  # gRPC handler threads: requests handled at once (the rest wait in gRPC's queue)
     tls: TlsConfig | None = None  # TLS (--ssl-cert/--ssl-key or --ssl-config-file): key, certificate, client CA

@@ -37,7 +37,7 @@ from facegan.versions import parse_version
 # A predict body is at most this: the largest honest one, 64 z vectors of 100 floats as JSON, is
 # about 130 KB. It bounds what JSON parsing can cost (a list of a million zeros).
 MAX_BODY_BYTES = 4 * 1024 * 1024
-REQUEST_TIMEOUT_S = 30.0  # REST has no client deadline: a request waits this long at most in the batch queue
+REQUEST_TIMEOUT_S = 30.0  # REST has no client deadline: each request gets this one (--rest-api-timeout-in-ms)
 # google.rpc.Code -> HTTP, as TF Serving (and gRPC-gateway) map them
 CLIENT_CLOSED_REQUEST = 499  # nginx's code for a cancelled request, which TF Serving uses too; not in HTTPStatus
 HTTP_STATUS = {
@@ -83,8 +83,10 @@ class RestApp:
         predictor: Predictor,
         max_body_bytes: int = MAX_BODY_BYTES,
         metrics_path: str | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
     ):
         self.predictor = predictor
+        self.timeout_s = timeout_s  # every request's deadline: in the batch queue, a projection's wait and run
         self.max_body_bytes = max_body_bytes
         self.metrics_path = metrics_path  # --monitoring_config_file's prometheus path; None: not served
 
@@ -186,7 +188,7 @@ class RestApp:
         def read_inputs(signature: Signature):  # malformed tensors raise INVALID_ARGUMENT, as on gRPC
             return json_inputs(body, signature)
 
-        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        deadline = time.monotonic() + self.timeout_s
         prediction = self.predictor.predict(ref, signature_name, read_inputs, [], deadline)
         return json_outputs(prediction.outputs, row="instances" in body)  # json_inputs checked it is one of two
 
@@ -216,13 +218,14 @@ class RestServer:
         port: int,
         threads: int = 8,
         metrics_path: str | None = None,
+        timeout_s: float = REQUEST_TIMEOUT_S,
     ):
         from waitress.adjustments import Adjustments
         from waitress.task import ThreadedTaskDispatcher
 
         from facegan.serving.http_guard import CHECK_EVERY_S, GuardedServer
 
-        self.app = RestApp(predictor, metrics_path=metrics_path)
+        self.app = RestApp(predictor, metrics_path=metrics_path, timeout_s=timeout_s)
         self._sockets: dict = {}  # waitress's socket map: ours, so stop() can close every connection in it
         adjustments = Adjustments(
             host=host,

@@ -87,6 +87,7 @@ class Server:
                     options.host,
                     options.rest_port,
                     metrics_path=options.metrics_path,
+                    timeout_s=options.rest_timeout_s,
                 )
             except OSError as e:
                 self._grpc.stop(0)

@@ -164,7 +164,10 @@ def main(path: str) -> None:
 
     module = tf.saved_model.load(path, tags=["serve"])
     calls: queue.Queue = queue.Queue()
-    current = {"id": None, "manager": None}
+    current = {"id": None, "manager": None, "started": 0}  # "started": the newest call id begun
+    # A cancel can overtake its call: the parent sends it right behind "run" when the deadline
+    # passed while this process was still loading. Such a call is answered "cancelled" unrun.
+    early_cancels: set[int] = set()
     guard = threading.Lock()
 
     def read() -> None:
@@ -178,6 +181,8 @@ def main(path: str) -> None:
                 with guard:
                     if current["id"] == message[1]:
                         current["manager"].start_cancel()
+                    elif message[1] > current["started"]:  # not begun yet (older ids are stale: ignored)
+                        early_cancels.add(message[1])
             else:
                 calls.put(message)
 
@@ -193,6 +198,15 @@ def main(path: str) -> None:
         with guard:
             current["id"] = call_id
             current["manager"] = manager
+            current["started"] = call_id
+            cancelled_early = call_id in early_cancels
+            early_cancels.difference_update([i for i in early_cancels if i <= call_id])
+        if cancelled_early:
+            answer(("cancelled",))
+            with guard:
+                current["id"] = None
+                current["manager"] = None
+            continue
         try:
             with CancellationManagerContext(manager):  # this process has one calling thread
                 outputs = module.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
