@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,31 @@ def check_new_folder(path: str | os.PathLike, flag: str = "--out") -> None:
         raise UsageError(f"{flag} {path} is a file, not a folder")
     if path.is_dir() and any(path.iterdir()):
         raise UsageError(f"{flag} {path} is not empty; it is never written over")
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Yield a hidden sibling folder to fill; rename it to `out` (new, or empty: check_new_folder)
+    when the block ends, so `out` appears complete or not at all. A failure removes the staging
+    folder: an OSError (a full disk, a vanished parent) as one line naming `what`."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    except OSError as e:
+        raise UsageError(f"cannot write to {out.parent}: {e.strerror}") from None
+    try:
+        staging.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read it
+        yield staging
+        if out.is_dir():
+            out.rmdir()  # empty (check_new_folder); a file that appeared meanwhile makes this fail
+        os.rename(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UsageError(f"cannot write the {what} to {out}: {e.strerror or e}; nothing was kept") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from facegan.errors import UsageError
-from facegan.fileio import check_new_folder
+from facegan.fileio import check_new_folder, staged_folder
 from facegan.layout import RunDir
 
 MODEL_FILES = {"onnx": "generator.onnx", "litert": "generator.tflite"}
@@ -42,13 +40,7 @@ def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
 
     run = RunDir(run_dir)
     cfg, generator, _, meta = restore_run_generator(run.path, checkpoint)  # a bad checkpoint fails before any write
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
-    except OSError as e:
-        raise UsageError(f"cannot write to {out.parent}: {e.strerror}") from None
-    try:
-        staging.chmod(0o755)
+    with staged_folder(out, "export") as staging:
         model_file = staging / MODEL_FILES[model_format]
         if model_format == "onnx":
             write_onnx(generator, model_file)
@@ -63,15 +55,6 @@ def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
         card["outputs"] = {"images": {"dtype": "uint8", "shape": [-1, resolution, resolution, cfg.model.channels]}}
         card["seed_to_z_ports"] = {"python": "facegan.client.philox.seed_to_z", "javascript": "seed_to_z.js"}
         (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-        if out.is_dir():
-            out.rmdir()  # empty (checked above); a file that appeared meanwhile makes this fail
-        os.rename(staging, out)
-    except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise UsageError(f"cannot write the export to {out}: {e.strerror or e}; nothing was kept") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 

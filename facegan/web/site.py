@@ -14,11 +14,10 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from facegan.errors import UsageError
-from facegan.fileio import check_new_folder
+from facegan.fileio import check_new_folder, staged_folder
 from facegan.seeds import MAX_SEED
 
 HERE = Path(__file__).resolve().parent
@@ -63,13 +62,7 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
             f"onnxruntime-web is not in {runtime} ({missing[0]} missing): run `npm ci --prefix {HERE}` "
             "(the version pinned in its package-lock.json), or pass --runtime DIR"
         )
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.web-", dir=out.parent))
-    except OSError as e:
-        raise UsageError(f"cannot write to {out.parent}: {e.strerror}") from None
-    try:
-        staging.chmod(0o755)
+    with staged_folder(out, "site") as staging:
         for name in PAGE_FILES:
             shutil.copyfile(HERE / name, staging / name)
         (staging / "ort").mkdir()
@@ -95,15 +88,6 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
         write_service_worker(staging)
         for path in staging.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        if out.is_dir():
-            out.rmdir()  # empty (checked above)
-        os.rename(staging, out)
-    except OSError as e:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise UsageError(f"cannot write the site to {out}: {e.strerror or e}; nothing was kept") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
