@@ -43,8 +43,8 @@ from facegan.client.errors import ServingError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(base_path: Path) -> tuple[subprocess.Popen, str, str]:
-    command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(base_path), "--port", "0"]
+def start_server(base_path: Path, flags: list[str] = ()) -> tuple[subprocess.Popen, str, str]:
+    command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", str(base_path), "--port", "0", *flags]
     with socket.socket() as s:  # --rest-api-port 0 means "no REST", as in TF Serving: pick a free port
         s.bind(("127.0.0.1", 0))
         rest_port = s.getsockname()[1]
@@ -158,6 +158,12 @@ def main() -> None:
     p.add_argument("--project-every", type=float, default=10.0, help="seconds between projections")
     p.add_argument("--clients", type=int, default=2, help="generating client threads per door")
     p.add_argument("--json", help="write every figure here too")
+    p.add_argument(
+        "--rest-timeout-ms",
+        type=int,
+        default=30000,
+        help="the server's --rest-api-timeout-in-ms: REST's deadline, projections included (TF Serving's 30 s)",
+    )
     args = p.parse_args()
 
     source = max((d for d in Path(args.model_dir).iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
@@ -165,7 +171,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="facegan-soak-"))
     base = work / "facegan"
     shutil.copytree(source, base / "1")
-    proc, grpc_address, rest_url = start_server(base)
+    proc, grpc_address, rest_url = start_server(base, ["--rest-api-timeout-in-ms", str(args.rest_timeout_ms)])
     print(f"soak: {args.minutes:g} min, a swap every {args.swap_every:g} s, a projection every "
           f"{args.project_every:g} s, {args.clients} clients per door; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; server pid {proc.pid}", flush=True)  # fmt: skip

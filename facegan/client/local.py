@@ -22,7 +22,12 @@ class LocalFaces:
     """Faces from an ONNX export folder. `generate(z)` and `from_seeds(seeds)` as `FaceClient`'s."""
 
     def __init__(self, folder: str | os.PathLike, threads: int = 0):
-        import onnxruntime  # the portable extra; a client without it only talks to servers
+        try:
+            import onnxruntime  # the portable extra; a client without it only talks to servers
+        except ImportError:
+            raise ImportError(
+                "LocalFaces needs onnxruntime: pip install onnxruntime (or 'facegan[portable]')"
+            ) from None
 
         folder = Path(folder)
         card_path = folder / CARD_FILE

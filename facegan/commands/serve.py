@@ -163,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
     check_sources(sources)
     import logging
 
+    from facegan.serving.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before TensorFlow and the handler threads allocate (serving/memory.py)
     from facegan.serving.server import serve  # loads TensorFlow: after validation
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

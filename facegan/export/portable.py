@@ -68,9 +68,13 @@ def sha256(path: Path) -> str:
 
 def write_onnx(generator, path: Path) -> None:
     import tensorflow as tf
-    import tf2onnx
 
     from facegan.export.signatures import serving_function
+
+    try:
+        import tf2onnx
+    except ImportError:
+        raise UsageError("--format onnx needs tf2onnx: pip install 'facegan[portable]'") from None
 
     spec = tf.TensorSpec([None, int(generator.input_shape[-1])], tf.float32, name="z")
     function = tf.function(serving_function(generator), input_signature=[spec])

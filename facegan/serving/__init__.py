@@ -7,5 +7,6 @@ one code path behind both doors), `service.py` (the gRPC door), `rest.py` (the R
 only), `http_guard.py` (waitress with deadlines for slow clients), `json_tensor.py` (REST's
 JSON <-> arrays), `config_files.py` (batching, monitoring and SSL config files), `tls.py`,
 `metrics.py`, `text.py` (client text made safe to echo), `rate_limited_log.py` (client errors,
-a few lines a window), `server.py` (the whole server).
+a few lines a window), `memory.py` (glibc's arenas and freed heap across hot swaps),
+`server.py` (the whole server).
 """

