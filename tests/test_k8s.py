@@ -18,6 +18,7 @@ from facegan.client.protocol import DEFAULT_PORT
 from facegan.serving.batching import parse_batching_parameters
 from facegan.serving.config_files import metrics_path
 from facegan.training import cluster
+from facegan.versions import DEFAULT_MODEL_NAME
 
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES = "1.33.0"  # the oldest Kubernetes release these manifests are written for (GA: grpc probes, autoscaling/v2)
@@ -178,17 +179,17 @@ def test_serving_deployment_agrees_with_dockerfile_export_and_serve(tmp_path):
         volume = volumes[mounts[str(path.parent)]]
         files[flag] = generated[volume["configMap"]["name"]][path.name]
     # models.config: the model name `facegan export` writes and serve/clients default to, on the models mount
-    export = build_parser().parse_args(["export", "--run", "r"])
+    model_name = DEFAULT_MODEL_NAME  # what `facegan export` names the model by default
     config = files["model_config_file"]
-    assert f'name: "{export.name}"' in config
+    assert f'name: "{model_name}"' in config
     models_mount = next(
         m["mountPath"] for m in container["volumeMounts"] if volumes[m["name"]].get("persistentVolumeClaim")
     )
-    assert f'base_path: "{models_mount}/{export.name}"' in config
+    assert f'base_path: "{models_mount}/{model_name}"' in config
     assert env("serving")["MODEL_BASE_PATH"] == models_mount  # the image's own layout: /models/<name>
     # the same file reads in facegan serve (the path checks aside)
     local = tmp_path / "models.config"
-    local.write_text(config.replace(f"{models_mount}/{export.name}", str(tmp_path)))
+    local.write_text(config.replace(f"{models_mount}/{model_name}", str(tmp_path)))
     serve = build_parser().parse_args(
         [
             "serve",
@@ -210,7 +211,7 @@ def test_serving_deployment_agrees_with_dockerfile_export_and_serve(tmp_path):
     # probes ask the model's REST status for AVAILABLE; liveness only needs the gRPC port
     for probe in ("startupProbe", "readinessProbe"):
         command = " ".join(container[probe]["exec"]["command"])
-        assert f"/dev/tcp/127.0.0.1/{REST_PORT}" in command and f"/v1/models/{export.name}" in command
+        assert f"/dev/tcp/127.0.0.1/{REST_PORT}" in command and f"/v1/models/{model_name}" in command
         assert "AVAILABLE" in command
     assert container["livenessProbe"]["tcpSocket"]["port"] == "grpc"
     # hardening
@@ -238,8 +239,8 @@ def test_service_hpa_pdb_and_demo_point_at_the_serving_pods():
     assert f'key: "{args.label}"' in kustomize_config_maps()["facegan-models-config"]["models.config"]
     demo_port = {p["name"]: p["containerPort"] for p in demo_container["ports"]}["http"]
     assert demo_port == args.port and args.host == "0.0.0.0"
-    assert demo["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65534  # the image's USER nobody
-    assert ["USER", "nobody"] in [[k, r] for k, r in dockerfile_stages()["demo"]["instructions"]]
+    assert demo["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65534  # the image's USER (nobody)
+    assert ["USER", "65534:65534"] in [[k, r] for k, r in dockerfile_stages()["demo"]["instructions"]]
     assert demo_container["image"].split(":")[0] == "facegan-demo"
     demo_service = by_kind("Service", "facegan-demo")
     assert demo_service["spec"]["ports"][0]["targetPort"] == "http"
