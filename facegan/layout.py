@@ -88,6 +88,7 @@ class RunDir(Folder):
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving's name, relative to a version folder
 MODEL_CARD_FILE = "assets.extra/facegan.json"
+PORTABLE_CARD_FILE = "facegan.json"  # the card in an ONNX or LiteRT export folder (export --format onnx|litert)
 
 
 class VersionDir(Folder):

@@ -14,8 +14,31 @@ from pathlib import Path
 import numpy as np
 
 from facegan.client import philox
+from facegan.layout import PORTABLE_CARD_FILE
 
-CARD_FILE = "facegan.json"  # the export folder's card (facegan/export/portable.py writes it)
+
+def read_onnx_export(folder: str | os.PathLike) -> tuple[dict, str, bytes]:
+    """(card, model file name, model bytes) of an ONNX export folder, the bytes checked against
+    the card's SHA-256; ValueError with one readable line otherwise. LocalFaces and `facegan web`
+    both start here."""
+    folder = Path(folder)
+    card_path = folder / PORTABLE_CARD_FILE
+    if not card_path.is_file():
+        raise ValueError(
+            f"{folder} is not an export folder: no {PORTABLE_CARD_FILE} (facegan export --format onnx --out DIR)"
+        )
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{card_path} cannot be read as JSON: {e}") from None
+    if card.get("model_format") != "onnx":
+        raise ValueError(f"{folder} holds a {card.get('model_format')!r} export, not onnx")
+    [(name, facts)] = card["files"].items()
+    path = folder / name
+    model = path.read_bytes() if path.is_file() else b""
+    if hashlib.sha256(model).hexdigest() != facts["sha256"]:
+        raise ValueError(f"{path} is missing or does not match the SHA-256 in its card: damaged or replaced")
+    return card, name, model
 
 
 class LocalFaces:
@@ -29,17 +52,7 @@ class LocalFaces:
                 "LocalFaces needs onnxruntime: pip install onnxruntime (or 'facegan[portable]')"
             ) from None
 
-        folder = Path(folder)
-        card_path = folder / CARD_FILE
-        if not card_path.is_file():
-            raise ValueError(f"{folder} is not an ONNX export: no {CARD_FILE} (facegan export --format onnx)")
-        self.card = json.loads(card_path.read_text())
-        if self.card.get("model_format") != "onnx":
-            raise ValueError(f"{folder} holds a {self.card.get('model_format')!r} export, not onnx")
-        [(name, facts)] = self.card["files"].items()
-        model = (folder / name).read_bytes()
-        if hashlib.sha256(model).hexdigest() != facts["sha256"]:
-            raise ValueError(f"{folder / name} does not match the SHA-256 in its card: damaged or replaced")
+        self.card, _, model = read_onnx_export(folder)
         self.latent_dim = int(self.card["latent_dim"])
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, every core

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder
+from facegan.layout import PORTABLE_CARD_FILE
 from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, parse_version
 
 HELP = "write a run's generator as a versioned SavedModel (or ONNX, LiteRT)"
@@ -55,7 +56,9 @@ def export_portable(args: argparse.Namespace) -> int:
 
     out = export_portable(args.run, args.out, args.format, args.checkpoint)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
-    print(f"exported {out} ({args.format}, {size / 1e6:.1f} MB); inputs z, outputs images: see {out / 'facegan.json'}")
+    print(
+        f"exported {out} ({args.format}, {size / 1e6:.1f} MB); inputs z, outputs images: see {out / PORTABLE_CARD_FILE}"
+    )
     return 0
 
 

@@ -22,11 +22,10 @@ from pathlib import Path
 
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder, staged_folder
-from facegan.layout import RunDir
+from facegan.layout import PORTABLE_CARD_FILE, RunDir
 
 MODEL_FILES = {"onnx": "generator.onnx", "litert": "generator.tflite"}
 ONNX_OPSET = 17  # onnxruntime-web and Triton's ONNX backend both run it
-CARD_FILE = "facegan.json"
 
 
 def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
@@ -54,7 +53,7 @@ def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
         card["inputs"] = {"z": {"dtype": "float32", "shape": [-1, latent_dim]}}
         card["outputs"] = {"images": {"dtype": "uint8", "shape": [-1, resolution, resolution, cfg.model.channels]}}
         card["seed_to_z_ports"] = {"python": "facegan.client.philox.seed_to_z", "javascript": "seed_to_z.js"}
-        (staging / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+        (staging / PORTABLE_CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return out
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from facegan.client.local import read_onnx_export
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder, staged_folder
 from facegan.seeds import MAX_SEED
@@ -32,29 +33,14 @@ def runtime_version(runtime: Path) -> str:
     return json.loads(package.read_text()).get("version", "unknown") if package.is_file() else "unknown"
 
 
-def read_export(model: Path) -> tuple[dict, Path]:
-    """The ONNX export's card and model file, checked against the card's SHA-256."""
-    card_path = model / "facegan.json"
-    if not card_path.is_file():
-        raise UsageError(f"{model} is not an export folder: no facegan.json (facegan export --format onnx --out DIR)")
-    try:
-        card = json.loads(card_path.read_text())
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{card_path} cannot be read as JSON: {e}") from None
-    if card.get("model_format") != "onnx":
-        raise UsageError(f"{model} holds a {card.get('model_format')!r} export; the web demo needs --format onnx")
-    [(name, facts)] = card["files"].items()
-    path = model / name
-    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != facts["sha256"]:
-        raise UsageError(f"{path} is missing or does not match the SHA-256 in its card")
-    return card, path
-
-
 def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | os.PathLike | None = None) -> Path:
     """Write the site for the ONNX export folder `model` into the new or empty folder `out`."""
     out = Path(out)
     check_new_folder(out)
-    card, model_file = read_export(Path(model))
+    try:
+        card, model_name, model_bytes = read_onnx_export(model)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     runtime = Path(runtime) if runtime else DEFAULT_RUNTIME
     missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
     if missing:
@@ -69,14 +55,14 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
         for name in RUNTIME_FILES:
             shutil.copyfile(runtime / name, staging / "ort" / name)
         (staging / "model").mkdir()
-        shutil.copyfile(model_file, staging / "model" / "generator.onnx")
+        (staging / "model" / "generator.onnx").write_bytes(model_bytes)
         # not the whole card: its config names local paths; config.json carries the facts the page shows
         config = {
             "latent_dim": card["latent_dim"],
             "resolution": card["resolution"],
             "max_seed": MAX_SEED,  # the Gradio demo's range (facegan/seeds.py)
-            "model_sha256": card["files"][model_file.name]["sha256"],
-            "model_bytes": model_file.stat().st_size,
+            "model_sha256": card["files"][model_name]["sha256"],
+            "model_bytes": len(model_bytes),
             "onnxruntime_web": runtime_version(runtime),
             "card": {
                 **{key: card.get(key) for key in CARD_FACTS},
