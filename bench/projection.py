@@ -71,7 +71,7 @@ def main() -> None:
     from skimage.metrics import structural_similarity
 
     from facegan import images
-    from facegan.export.projection import START_COUNT, make_projector
+    from facegan.exporting.projection import START_COUNT, make_projector
     from facegan.sampling import generate
     from facegan.training.run import restore_run_generator
 

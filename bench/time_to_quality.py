@@ -64,6 +64,7 @@ def run_one(spec: dict) -> dict:
     started = time.perf_counter()
     import keras
 
+    from facegan.api.train_options import config_for
     from facegan.commands import train as train_command
     from facegan.data.embedded import load_training_data
     from facegan.evaluation import face_rate
@@ -75,7 +76,7 @@ def run_one(spec: dict) -> dict:
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
     args = parser.parse_args(["--preset", spec["preset"], "--seed", str(spec["seed"]), *spec["flags"]])
-    cfg = train_command.train_config(args).override(train={"epochs": 1_000_000})  # the clock stops it
+    cfg = config_for(args.preset, {**train_command.options(args), "epochs": 1_000_000})  # the clock stops it
     images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
     real, z = draw(images, cfg.model.latent_dim, len(images), EVAL_SEED)
     detector = face_rate.FaceDetector()

@@ -9,9 +9,42 @@ The top-level modules import no facegan package (an import-linter contract):
 `native_logs.py` (TensorFlow's native log lines off the terminal), `cli.py` (the `facegan` program).
 
 The packages, down the layers: `commands/` (one module per subcommand), `demo/` (the Gradio app),
-`serving/` (the server), `export/` (the SavedModel), `training/` (networks, step, runs),
+`serving/` (the server), `exporting/` (the SavedModel, ONNX, LiteRT), `training/` (networks, step, runs),
 `data/` (prepare, cache, pipelines), `evaluation/` (the metrics), `client/` (the TF-free client),
-`web/` (the browser's side: seed -> z in JavaScript).
+`web/` (the browser's side: seed -> z in JavaScript), and `api/` (the Python API the commands call).
+
+The API's names are attributes of this package, loaded on first use, so `import facegan` stays
+cheap and free of TensorFlow: `facegan.train(...)`, `facegan.Run`, `facegan.export(...)`,
+`facegan.serve(...)`, `facegan.FaceClient`, ... (docs/api.md).
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+# name -> the module that defines it (imported by __getattr__ the first time the name is used)
+_LAZY = {
+    **dict.fromkeys(
+        ("Animation", "ExportedModel", "Networks", "Run", "Serving", "export", "grid", "networks", "real_faces"),
+        "facegan.api",
+    ),
+    **dict.fromkeys(("serve", "slerp", "train"), "facegan.api"),
+    **dict.fromkeys(["FaceClient", "RestClient", "ServingError", "connect"], "facegan.client"),
+    "LocalFaces": "facegan.client.local",
+    "UsageError": "facegan.errors",
+}
+_RENAMED = {"hide_native_logs": ("facegan.native_logs", "hide")}  # TensorFlow's C++ log lines off a notebook
+__all__ = ["__version__", *_LAZY, *_RENAMED]
+
+
+def __getattr__(name: str):
+    module, attribute = _RENAMED.get(name, (_LAZY.get(name), name))
+    if module is None:
+        raise AttributeError(f"module 'facegan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

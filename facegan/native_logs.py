@@ -8,11 +8,13 @@ failures. `hide()` points descriptor 2 at a pipe whose reader drops lines in abs
 (severity letter, date, time, thread, file:line]) and forwards everything else; Python's own
 stderr (facegan's messages, progress bars, tracebacks, logging) is moved to a duplicate of
 the original descriptor and never passes through the filter. Fatal (F) lines are always kept.
+In a notebook, `facegan.hide_native_logs()` does the same for the kernel's captured output.
 """
 
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import re
 import sys
@@ -45,8 +47,17 @@ def _forward(read_fd: int, write_fd: int) -> None:
             os.write(write_fd, pending)
 
 
+def _python_writes_to_descriptor_2() -> bool:
+    """Whether sys.stderr is a file on descriptor 2 (a program), not a Jupyter kernel's stream."""
+    try:
+        return isinstance(sys.stderr, io.TextIOWrapper) and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def hide() -> None:
-    """Filter descriptor 2 for the rest of the process (idempotent)."""
+    """Filter descriptor 2 for the rest of the process (idempotent). In a Jupyter kernel, which
+    captures descriptor 2 itself and gives Python its own stream, only the descriptor is filtered."""
     global _installed
     if _installed:
         return
@@ -54,9 +65,13 @@ def hide() -> None:
     sys.stderr.flush()
     original = os.dup(2)
     read_fd, write_fd = os.pipe()
+    move_python = _python_writes_to_descriptor_2()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    sys.stderr = os.fdopen(os.dup(original), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+    if move_python:
+        sys.stderr = os.fdopen(
+            os.dup(original), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace"
+        )
     reader = threading.Thread(target=_forward, args=(read_fd, original), name="facegan-native-logs", daemon=True)
     reader.start()
 

@@ -97,7 +97,7 @@ def trained_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model_dir(trained_run, tmp_path_factory):
     """`<base>/facegan` holding version 1, exported from the shared run; tests copy it to change it."""
-    from facegan.export.writer import export
+    from facegan.exporting.writer import export
 
     return export(trained_run, tmp_path_factory.mktemp("models"), "facegan").parent
 

@@ -289,7 +289,7 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(model_dir, tmp_path):
 
 def test_serve_cli_refuses_bad_config_flags(tmp_path):
     for args, words in (
-        (["--model-config-file-poll-wait-seconds", "5"], "needs --model-config-file"),
+        (["--model-config-file-poll-wait-seconds", "5"], "needs a model config file"),
         (["--monitoring-config-file", CONFIG / "monitoring.config"], "--rest-api-port"),
         (["--ssl-config-file", tmp_path / "missing.config"], "cannot read SSL config file"),
         (["--rest-api-timeout-in-ms", "0"], "--rest-api-timeout-in-ms must be 1..3600000"),

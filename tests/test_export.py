@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from conftest import run_cli
 
-from facegan.export.writer import export
+from facegan.exporting.writer import export
 from facegan.layout import RunDir
 from facegan.sampling import generate, seed_to_z
 from facegan.training import checkpoints

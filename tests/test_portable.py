@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import run_cli
 
 from facegan.client import philox
-from facegan.export.portable import sha256
+from facegan.exporting.portable import sha256
 
 pytestmark = pytest.mark.slow
 SEEDS = np.arange(64) * 7919 - 200  # 64 seeds, negative ones too
@@ -105,9 +105,9 @@ def test_bad_exports_exit_2_with_one_line_and_write_nothing(trained_run, model_d
     cases = [
         (("--format", "onnx", "--out", taken), "is not empty; it is never written over"),
         (("--format", "tflite", "--out", tmp_path / "x"), "invalid choice: 'tflite'"),
-        (("--format", "onnx"), "needs --out"),
-        (("--format", "litert", "--out", tmp_path / "y", "--version", "3"), "--version is for --format savedmodel"),
-        (("--out", tmp_path / "z"), "--out is for --format onnx or litert"),
+        (("--format", "onnx"), "format onnx needs out"),
+        (("--format", "litert", "--out", tmp_path / "y", "--version", "3"), "version is for format savedmodel"),
+        (("--out", tmp_path / "z"), "out is for format onnx or litert"),
     ]
     for args, message in cases:
         res = run_cli("export", "--run", trained_run, *args)

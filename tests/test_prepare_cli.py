@@ -101,7 +101,7 @@ def test_cli_errors(capsys, tmp_path):
     assert "dropout must be in [0, 1)" in _one_line_error(capsys, ["train", "--dropout", "1.5"])
     assert "does not exist" in _one_line_error(capsys, ["train", "--data", str(tmp_path / "none.npz")])
     assert "does not exist" in _one_line_error(capsys, ["train", "--resume", str(tmp_path / "nope")])
-    assert "only --epochs" in _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--res", "64"])
+    assert "only epochs" in _one_line_error(capsys, ["train", "--resume", str(tmp_path), "--res", "64"])
     assert "seed" in _one_line_error(capsys, ["sample", "--run", str(tmp_path), "--seeds", "x", "--out", "o"])
     assert "not a run folder" in _one_line_error(
         capsys, ["sample", "--run", str(tmp_path), "--seeds", "1", "--out", str(tmp_path / "o")]

@@ -242,7 +242,7 @@ def test_busy_port_is_refused(model_dir):
         (["--model-config-file", "/nonexistent.config"], "cannot read"),
         (["--model-base-path", ".", "--batching-parameters-file", "pyproject.toml"], "batching parameters"),
         (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
-        (["--model-base-path", ".", "--port", "70000"], "ports"),
+        (["--model-base-path", ".", "--port", "70000"], "port must be in 0..65535"),
     ],
 )
 def test_serve_cli_bad_input(args, words):

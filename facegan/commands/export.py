@@ -4,17 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
-from facegan.errors import UsageError
-from facegan.fileio import check_new_folder
-from facegan.layout import PORTABLE_CARD_FILE
-from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, parse_version
+from facegan.api.exports import DEFAULT_BASE_PATH, FORMATS
+from facegan.layout import MODELS_CONFIG, PORTABLE_CARD_FILE
+from facegan.versions import DEFAULT_MODEL_NAME
 
 HELP = "write a run's generator as a versioned SavedModel (or ONNX, LiteRT)"
-FORMATS = ("savedmodel", "onnx", "litert")
-DEFAULT_BASE_PATH = "models"  # --base-path's default (the flag's own default is None: --format onnx refuses it)
 EXAMPLES = """
     facegan export --run runs/00000-fast32
     facegan export --run runs/00000-fast32 --base-path models --name facegan --version 7
@@ -36,52 +31,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.checkpoint and not args.checkpoint.isdigit() and not Path(args.checkpoint).is_file():
-        raise UsageError(f"checkpoint {args.checkpoint} does not exist")
-    if args.format == "savedmodel":
-        return export_savedmodel(args)
-    return export_portable(args)
+    from facegan.api.exports import export
 
-
-def export_portable(args: argparse.Namespace) -> int:
-    given = [flag for flag in ("base_path", "name", "version") if getattr(args, flag) is not None]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise UsageError(f"{flag} is for --format savedmodel; --format {args.format} writes to --out")
-    if not args.out:
-        raise UsageError(f"--format {args.format} needs --out, a new or empty folder")
-    check_new_folder(args.out)  # before TensorFlow loads: a mistake costs no time
-    os.environ["KERAS_BACKEND"] = "tensorflow"  # both converters start from the TensorFlow graph
-    from facegan.export.portable import export_portable
-
-    out = export_portable(args.run, args.out, args.format, args.checkpoint)
-    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
-    print(
-        f"exported {out} ({args.format}, {size / 1e6:.1f} MB); inputs z, outputs images: see {out / PORTABLE_CARD_FILE}"
+    exported = export(
+        args.run,
+        base_path=args.base_path,
+        name=args.name,
+        version=args.version,
+        checkpoint=args.checkpoint,
+        format=args.format,
+        out=args.out,
     )
-    return 0
-
-
-def export_savedmodel(args: argparse.Namespace) -> int:
-    if args.out:
-        raise UsageError("--out is for --format onnx or litert; a SavedModel goes to --base-path/--name/<version>")
-    base_path = DEFAULT_BASE_PATH if args.base_path is None else args.base_path
-    name = DEFAULT_MODEL_NAME if args.name is None else args.name
-    version = None
-    if args.version is not None:
-        version = parse_version(args.version)
-        if version is None:
-            raise UsageError(
-                f"--version must be a positive integer in plain decimal, at most {MAX_VERSION}, "
-                f"got {args.version[:40]!r}"
-            )
-    problem = check_model_name(name)
-    if problem:
-        raise UsageError(problem)
-    os.environ["KERAS_BACKEND"] = "tensorflow"  # the SavedModel is always a TensorFlow graph
-    from facegan.export.writer import export
-
-    path = export(args.run, base_path, name, version, args.checkpoint)
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    print(f"exported {path} ({size / 1e6:.1f} MB); TF Serving config: {Path(base_path) / 'models.config'}")
+    size = f"{exported.size_bytes / 1e6:.1f} MB"
+    if exported.format == "savedmodel":
+        config = exported.base_path.parent / MODELS_CONFIG
+        print(f"exported {exported.path} ({size}); TF Serving config: {config}")
+    else:
+        card = exported.path / PORTABLE_CARD_FILE
+        print(f"exported {exported.path} ({exported.format}, {size}); inputs z, outputs images: see {card}")
     return 0

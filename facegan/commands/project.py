@@ -1,5 +1,5 @@
 """`facegan project`: the face in a model's latent space closest to a photo (see
-facegan.export.projection), asked of a server (gRPC or REST) or computed locally from a run."""
+facegan.exporting.projection), asked of a server (gRPC or REST) or computed locally from a run."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _local(run_dir: str, data: bytes, steps: int | None):
     import tensorflow as tf
 
     from facegan.data.photo import photo_face
-    from facegan.export.projection import DEFAULT_STEPS, make_projector
+    from facegan.exporting.projection import DEFAULT_STEPS, make_projector
     from facegan.training.run import restore_run_generator
 
     cfg, generator, _, _ = restore_run_generator(run_dir)

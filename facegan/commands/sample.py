@@ -25,13 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     from facegan import images
-    from facegan.sampling import generate, seed_to_z
-    from facegan.training.run import restore_run_generator
+    from facegan.api.runs import Run
 
-    cfg, generator, ckpt, meta = restore_run_generator(args.run, args.checkpoint)
-    faces = generate(generator, seed_to_z(seeds, cfg.model.latent_dim).numpy())
+    run = Run(args.run)
+    faces = run.faces(seeds, args.checkpoint)
     paths = images.save_batch(args.out, seeds, faces)
     if args.grid:
         images.save_png(Path(args.out) / "grid.png", images.auto_grid(faces))
-    print(f"wrote {len(paths)} faces to {args.out} from {ckpt.name} (epoch {meta['epoch']})")
+    checkpoint, epoch = run.sampled_from
+    print(f"wrote {len(paths)} faces to {args.out} from {checkpoint.name} (epoch {epoch})")
     return 0

@@ -4,6 +4,9 @@ before TensorFlow loads, so a typo answers in a fraction of a second."""
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import threading
 from pathlib import Path
 
 from facegan.client.protocol import DEFAULT_PORT
@@ -11,6 +14,7 @@ from facegan.errors import UsageError
 from facegan.serving.options import LoadRetries, ServerOptions
 from facegan.versions import DEFAULT_MODEL_NAME
 
+log = logging.getLogger("facegan.serve")
 HELP = "serve exported models over TensorFlow Serving's gRPC and REST APIs"
 EXAMPLES = f"""
     facegan serve --model-base-path models/facegan --model-name facegan --port {DEFAULT_PORT} --rest-api-port 8501
@@ -121,29 +125,13 @@ def _batching(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
 
-    ports = (
-        [args.port, args.rest_api_port]
-        if args.monitoring_port is None
-        else [args.port, args.rest_api_port, args.monitoring_port]
-    )
-    if not all(0 <= port <= 65535 for port in ports):
-        raise UsageError("ports must be in 0..65535")
-    if args.rest_api_port and args.rest_api_port == args.port:
-        raise UsageError("--rest-api-port must differ from --port")
-    if args.max_batch < 1 or args.file_system_poll_wait_seconds < 0:
-        raise UsageError("--max-batch must be >= 1 and --file-system-poll-wait-seconds >= 0")
+    # The flags' own units and pairs here; the rules on the values are ServerOptions' (options.py).
     if not 1 <= args.rest_api_timeout_in_ms <= 3_600_000:
         raise UsageError(f"--rest-api-timeout-in-ms must be 1..3600000 (an hour), got {args.rest_api_timeout_in_ms}")
-    if args.max_num_load_retries < 0 or args.load_retry_interval_micros < 0:
-        raise UsageError("--max-num-load-retries and --load-retry-interval-micros must be >= 0")
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("TLS needs both --ssl-cert and --ssl-key")
     if args.ssl_config_file and args.ssl_cert:
         raise UsageError("give TLS either as --ssl-config-file or as --ssl-cert/--ssl-key, not both")
-    if args.model_config_file_poll_wait_seconds < 0:
-        raise UsageError("--model-config-file-poll-wait-seconds must be >= 0")
-    if args.model_config_file_poll_wait_seconds and not args.model_config_file:
-        raise UsageError("--model-config-file-poll-wait-seconds needs --model-config-file")
     if args.monitoring_config_file and not args.rest_api_port:
         raise UsageError("--monitoring-config-file serves metrics on the REST port: give --rest-api-port too")
     from facegan.serving.config_files import metrics_path
@@ -161,12 +149,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         sources = [ModelSource(args.model_name, Path(args.model_base_path))]
     check_sources(sources)
-    import logging
-
     from facegan.serving.memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before TensorFlow and the handler threads allocate (serving/memory.py)
-    from facegan.serving.server import serve  # loads TensorFlow: after validation
+    from facegan.api.serving import Serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(
@@ -185,4 +171,18 @@ def run(args: argparse.Namespace) -> int:
         config_file=Path(args.model_config_file) if args.model_config_file else None,
         config_poll_s=args.model_config_file_poll_wait_seconds,
     )
-    return serve(sources, options)
+    return serve_until_signal(Serving(sources, options))
+
+
+def serve_until_signal(serving) -> int:
+    """Run until SIGTERM or Ctrl-C, then drain in-flight requests and return 0."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serving.start()  # loads TensorFlow and the models: after validation
+    print(f"facegan serve: {serving.describe()}", flush=True)
+    stop.wait()
+    log.info("shutting down: draining in-flight requests")
+    serving.stop(grace_s=30.0)
+    log.info("stopped")
+    return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facegan.client.protocol import DEFAULT_MAX_BATCH, DEFAULT_PORT
+from facegan.errors import UsageError
 
 if TYPE_CHECKING:
     from facegan.serving.batching import BatchingOptions
@@ -22,6 +23,10 @@ class LoadRetries:
 
     max_retries: int = 5
     interval_s: float = 60.0
+
+    def __post_init__(self):
+        if self.max_retries < 0 or self.interval_s < 0:
+            raise UsageError("load retries and their interval must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -43,3 +48,22 @@ class ServerOptions:
     metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
     config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
     config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
+
+    def __post_init__(self):
+        """The rules any way of starting a server (the command, facegan.serve) is held to."""
+        ports = {"port": self.port, "rest_port": self.rest_port, "monitoring_port": self.monitoring_port}
+        for name, port in ports.items():
+            if port is not None and not 0 <= port <= 65535:
+                raise UsageError(f"{name} must be in 0..65535, got {port}")
+        if self.rest_port and self.rest_port == self.port:
+            raise UsageError("the REST port must differ from the gRPC port")
+        if self.max_batch < 1 or self.workers < 1:
+            raise UsageError("max_batch and workers must be >= 1")
+        if self.poll_wait_s < 0 or self.config_poll_s < 0:
+            raise UsageError("poll intervals must be >= 0 seconds")
+        if not 0 < self.rest_timeout_s <= 3600:
+            raise UsageError(f"the REST timeout must be more than 0 s and at most an hour, got {self.rest_timeout_s} s")
+        if self.config_poll_s and self.config_file is None:
+            raise UsageError("re-reading a model config file needs a model config file")
+        if self.metrics_path and self.rest_port is None:
+            raise UsageError("metrics on the REST port need a REST port")

@@ -4,7 +4,6 @@ ModelManager, with health, TLS and metrics."""
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -207,28 +206,3 @@ class Server:
         self._grpc.stop(grace_s).wait()
         self.manager.close()
         self.metrics.close()
-
-
-def serve(sources: list[ModelSource], options: ServerOptions) -> int:
-    """Run until SIGTERM or Ctrl-C, then drain in-flight requests and return 0."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    server = Server(sources, options).start()
-    scheme = "insecure"
-    if options.tls is not None:
-        scheme = "mutual TLS" if options.tls.client_verify else "TLS"
-    models = ", ".join(f"{n} {v}" for n, v in server.manager.available().items())
-    parts = [f"facegan serve: listening on {options.host}:{server.port} ({scheme}); models {models}"]
-    if server.rest_port is not None:
-        parts.append(f"REST on {options.host}:{server.rest_port}")
-    if options.metrics_path:
-        parts.append(f"metrics on :{server.rest_port}{options.metrics_path}")
-    if server.monitoring_port:
-        parts.append(f"metrics on :{server.monitoring_port}/metrics")
-    print("; ".join(parts), flush=True)
-    stop.wait()
-    log.info("shutting down: draining in-flight requests")
-    server.stop()
-    log.info("stopped")
-    return 0

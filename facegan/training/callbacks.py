@@ -3,7 +3,8 @@ evolution.gif, checkpoints, the non-finite-loss guard and clean Ctrl-C handling.
 
 Training shows one display: on a terminal, a live bar for the running epoch that gives way to
 the epoch's summary line; elsewhere (CI, a pipe, a log file) only the summary line, so a log
-holds one line per epoch and no carriage returns. (fit() runs with Keras's own bar off.)
+holds one line per epoch and no carriage returns; in a notebook, one bar for the whole run and
+the newest preview grid, updated in place (notebook.py). (fit() runs with Keras's own bar off.)
 
 They share one `RunContext`, so an interrupted or diverged epoch is never reported, previewed
 or checkpointed as if it had completed.
@@ -24,7 +25,7 @@ import keras
 import numpy as np
 
 from facegan import images
-from facegan.errors import NonFiniteLossError
+from facegan.errors import NonFiniteLossError, UsageError
 from facegan.fileio import append_line
 from facegan.layout import RunDir
 from facegan.sampling import generate
@@ -64,11 +65,29 @@ class RunContext:
         return done % every == 0 or done == self.epochs or self.interrupted or model.stop_training
 
 
-def show_progress_bar(verbose: int | str | bool) -> bool:
-    """ "auto": only when stderr is a terminal."""
+DISPLAYS = ("auto", "bar", "lines", "notebook")
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, Colab, VS Code): tqdm.autonotebook's test."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def display_mode(verbose: int | str | bool) -> str:
+    """How training shows itself: "bar" (a terminal: a live bar per epoch, then its line), "lines"
+    (CI, a pipe, a log: one line per epoch) or "notebook" (one tqdm.auto bar for the run and the
+    newest preview grid, updated in place). "auto" picks by where it runs; 0/1 mean lines/bar."""
     if verbose == "auto":
-        return sys.stderr.isatty()
-    return bool(verbose)
+        if in_notebook():
+            return "notebook"
+        return "bar" if sys.stderr.isatty() else "lines"
+    if verbose in DISPLAYS:
+        return verbose
+    if verbose in (0, 1):  # the old verbose=0/1 (bool included)
+        return "bar" if verbose else "lines"
+    raise UsageError(f"progress must be one of {', '.join(DISPLAYS)}, got {verbose!r}")
 
 
 class ProgressBar(keras.callbacks.Callback):
@@ -113,11 +132,13 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 class EpochReport(keras.callbacks.Callback):
-    """One summary line per epoch on stdout and one JSON object per epoch in metrics.jsonl."""
+    """One summary line per epoch on stdout (unless `quiet`: a notebook's bar shows the figures) and
+    one JSON object per epoch in metrics.jsonl."""
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: RunContext, quiet: bool = False):
         super().__init__()
         self.ctx = ctx
+        self.quiet = quiet
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -137,6 +158,8 @@ class EpochReport(keras.callbacks.Callback):
         }
         self.ctx.last_logs = record
         append_line(self.ctx.run.metrics, json.dumps(record))
+        if self.quiet:
+            return
         quality = ""
         if "swd" in record:
             quality = f"  SWD {record['swd']:.1f}"

@@ -159,8 +159,8 @@ def train(
 ) -> Path:
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
-    verbose: "auto" shows a live progress bar only on a terminal; 0 never; 1 always. `callbacks`:
-    more Keras callbacks, called first (bench/time_to_quality.py's clock and evaluations)."""
+    verbose: how progress shows (callbacks.display_mode): "auto", "bar", "lines" or "notebook" (0/1:
+    lines/bar). `callbacks`: more Keras callbacks, called first (bench/time_to_quality.py's clock)."""
     backend = Backend.current()
     if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
         run = resume_run(resume, epochs, from_checkpoint)
@@ -225,16 +225,21 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             f"{steps} steps/epoch, {replicas(strategy)} replica(s), {backend.name}, {policy}",
             flush=True,
         )
+        display = cb.display_mode(verbose)
         callbacks = [
             *extra,
             cb.GracefulInterrupt(ctx),
             cb.NonFiniteGuard(),
             cb.Evaluator(ctx, run.images, t.eval_every, t.eval_images, t.seed),
-            cb.ProgressBar(ctx, cb.show_progress_bar(verbose)),
-            cb.EpochReport(ctx),
+            cb.ProgressBar(ctx, display == "bar"),
+            cb.EpochReport(ctx, quiet=display == "notebook"),
             cb.Previews(ctx, cfg.preview.gif_ms),
             cb.Checkpointer(ctx),
         ]
+        if display == "notebook":
+            from facegan.training.notebook import NotebookView
+
+            callbacks.insert(-1, NotebookView(ctx, cfg.model.resolution))  # after the report and the preview
         if t.tensorboard:
             from facegan.training.tensorboard import TensorBoardLog
 

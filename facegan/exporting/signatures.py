@@ -1,7 +1,7 @@
 """The exported graph: a trained generator behind the signatures that `facegan.layout.signature_table`
 states (their inputs' specs are read from it): `serving_default` (z -> images), `from_seed`
 (seed -> images, z), `from_seed_png` (seed -> PNG bytes, encoded in the graph), `project` and
-`project_steps` (a photo -> the closest face the generator makes, facegan.export.projection;
+`project_steps` (a photo -> the closest face the generator makes, facegan.exporting.projection;
 steps outside 1..MAX_STEPS fail with INVALID_ARGUMENT).
 
 Both trace facegan's own `seed_to_z` and `to_uint8`, so the graph reproduces `facegan sample`.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from facegan.export import projection
+from facegan.exporting import projection
 from facegan.layout import signature_table
 from facegan.sampling import seed_to_z, to_uint8
 

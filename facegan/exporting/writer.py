@@ -7,8 +7,10 @@ sees a half-written version. On any failure the temporary folder is removed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from facegan import __version__
 from facegan.errors import UsageError
-from facegan.export.serving_files import update_models_config, write_warmup
+from facegan.exporting.serving_files import update_models_config, write_warmup
 from facegan.layout import MODELS_CONFIG, RunDir, VersionDir, signature_table
 from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, scan_versions
 
@@ -26,7 +28,7 @@ def model_card(cfg, run: RunDir, ckpt_meta: dict, version: int) -> dict:
     import tensorflow as tf
 
     from facegan.data.embedded import EMBEDDED
-    from facegan.export.projection import DEFAULT_STEPS, MAX_STEPS
+    from facegan.exporting.projection import DEFAULT_STEPS, MAX_STEPS
     from facegan.sampling import SEED_TO_Z_ALGORITHM
 
     lines = run.metrics_lines()
@@ -70,7 +72,7 @@ def export(
     """Export the run's generator; returns the new version folder."""
     import tensorflow as tf
 
-    from facegan.export.signatures import build_archive
+    from facegan.exporting.signatures import build_archive
     from facegan.training.run import restore_run_generator
 
     run = RunDir(run_dir)
@@ -100,7 +102,8 @@ def export(
     staging = Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
     try:
         staging.chmod(0o755)  # mkdtemp makes 0700; a server running as another user must read it
-        build_archive(generator).write_out(str(staging), verbose=False)
+        with tensorflow_info_off():  # "INFO:tensorflow:Assets written to: <staging>" names a temporary folder
+            build_archive(generator).write_out(str(staging), verbose=False)
         staged = VersionDir(staging)
         staged.assets.mkdir(exist_ok=True)
         staged.extra.mkdir(exist_ok=True)
@@ -121,6 +124,18 @@ def export(
             f"exported {final}, but cannot update {Path(base_path) / MODELS_CONFIG}: {_reason(e)}"
         ) from None
     return final
+
+
+@contextlib.contextmanager
+def tensorflow_info_off():
+    """TensorFlow's Python logger at WARNING for the block (a notebook shows its INFO lines)."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _reason(error: Exception) -> str:

@@ -34,7 +34,7 @@ def export_portable(run_dir, out, model_format: str, checkpoint=None) -> Path:
         raise UsageError(f"unsupported format {model_format!r}; choose one of savedmodel, {', '.join(MODEL_FILES)}")
     out = Path(out)
     check_new_folder(out)
-    from facegan.export.writer import model_card
+    from facegan.exporting.writer import model_card
     from facegan.training.run import restore_run_generator
 
     run = RunDir(run_dir)
@@ -68,7 +68,7 @@ def sha256(path: Path) -> str:
 def write_onnx(generator, path: Path) -> None:
     import tensorflow as tf
 
-    from facegan.export.signatures import serving_function
+    from facegan.exporting.signatures import serving_function
 
     try:
         import tf2onnx
@@ -89,12 +89,14 @@ def write_litert(generator, path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from facegan.export.signatures import serving_function
+    from facegan.exporting.signatures import serving_function
+    from facegan.exporting.writer import tensorflow_info_off
 
     spec = tf.TensorSpec([None, int(generator.input_shape[-1])], tf.float32, name="z")
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", serving_function(generator), input_signature=[spec])
     with tempfile.TemporaryDirectory(dir=path.parent) as saved:
-        archive.write_out(saved, verbose=False)
+        with tensorflow_info_off():
+            archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
         path.write_bytes(converter.convert())

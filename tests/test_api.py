@@ -1,0 +1,134 @@
+"""facegan's Python API (facegan/api/): train -> Run -> export -> serve -> clients, on a tiny run,
+and its promises: `import facegan` stays free of TensorFlow, bad options fail before any write, and
+the command line means the same as the keywords."""
+
+import argparse
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+import facegan
+from facegan.api.train_options import OPTIONS, config_for
+from facegan.commands import train as train_command
+from facegan.errors import UsageError
+
+
+def test_importing_facegan_and_its_api_loads_no_framework():
+    code = (
+        "import sys, facegan, facegan.api\n"
+        "names = [facegan.train, facegan.Run, facegan.export, facegan.serve, facegan.FaceClient, facegan.grid]\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'gradio', 'torch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        facegan.trian  # noqa: B018
+
+
+def test_flags_and_keywords_make_the_same_config():
+    parser = argparse.ArgumentParser()
+    train_command.add_arguments(parser)
+    args = parser.parse_args(["--batch-size", "64", "--augment", "translation,cutout", "--no-flip", "--g-lr", "1e-4"])
+    from_flags = config_for(None, train_command.options(args))
+    from_keywords = config_for(
+        None, {"batch_size": 64, "augment": ("translation", "cutout"), "flip": False, "g_lr": 1e-4}
+    )
+    assert from_flags == from_keywords
+    assert from_keywords.train.batch_size == 64 and from_keywords.data.flip is False
+    assert config_for(None, {"augment": "translation,cutout"}) == config_for(
+        None, {"augment": ["translation", "cutout"]}
+    )
+    assert len({o.keyword for o in OPTIONS}) == len({o.flag for o in OPTIONS}) == len(OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"epoch": 2}, "unknown training option 'epoch' (did you mean epochs?)"),
+        ({"epochs": "two"}, "cannot read 'two' as int"),
+        ({"epochs": 2.5}, "epochs must be a number (int)"),
+        ({"epochs": True}, "epochs must be a number (int)"),
+        ({"flip": 1}, "flip must be True or False"),
+        ({"strategy": "nope"}, "strategy must be one of"),
+        ({"augment": 3}, "augment must be names"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"data": "missing.npz"}, "data file missing.npz does not exist"),
+        ({"progress": "loud"}, "progress must be one of auto, bar, lines, notebook"),
+        ({"checkpoint": 3}, "checkpoint goes with resume"),
+        ({"auto_resume": True}, "auto_resume needs run_dir"),
+    ],
+)
+def test_bad_training_options_fail_before_anything_is_written(tmp_path, options, words):
+    with pytest.raises(UsageError) as e:
+        facegan.train(runs_root=tmp_path / "runs", **options)
+    assert words in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_other_bad_calls_get_one_line_errors(tmp_path):
+    with pytest.raises(UsageError, match="is not a run folder"):
+        facegan.Run(tmp_path)
+    with pytest.raises(UsageError, match="is not a run folder"):
+        facegan.export(tmp_path)
+    with pytest.raises(UsageError, match="unsupported format 'gif'"):
+        facegan.export(tmp_path, format="gif")
+    with pytest.raises(UsageError, match="format onnx needs out"):
+        facegan.export(tmp_path, format="onnx")
+    with pytest.raises(UsageError, match="version must be a positive integer"):
+        facegan.export(tmp_path, version="two")
+    with pytest.raises(UsageError, match="unknown server option 'prot'"):
+        facegan.serve(tmp_path, prot=1)
+    with pytest.raises(UsageError, match="REST port must differ"):
+        facegan.serve(tmp_path, port=8600, rest_port=8600)
+    with pytest.raises(UsageError, match="one of them"):
+        facegan.serve()
+
+
+def _closed(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as s:
+        return s.connect_ex((host, int(port))) != 0
+
+
+@pytest.mark.slow
+def test_train_export_serve_and_call_through_the_api(tmp_path):
+    run = facegan.train(epochs=2, preview_every=1, eval_images=64, run_dir=tmp_path / "run", progress="lines")
+    assert isinstance(run, facegan.Run) and run.path == tmp_path / "run"
+    assert [row["epoch"] for row in run.metrics] == [1, 2]
+    assert set(run.quality) == {"epoch", "swd", "face_rate", "face_rate_real"} and run.quality["epoch"] == 2
+    assert run.config.train.epochs == 2 and run.config.name == "fast32"
+    assert [p.name for p in run.previews] == ["epoch-0001.png", "epoch-0002.png"]
+    assert run.preview().size == run.preview(2).size == (352, 208)
+    assert run.evolution.path.name == "evolution.gif" and "data:image/gif;base64," in run.evolution._repr_html_()
+    faces = run.faces([0, 1, 2])
+    assert faces.shape == (3, 32, 32, 3) and faces.dtype == np.uint8
+    assert run.sampled_from[1] == 2
+
+    resumed = facegan.train(resume=run, epochs=3, progress="lines")  # only epochs may change
+    assert resumed.path == run.path and [row["epoch"] for row in resumed.metrics] == [1, 2, 3]
+    with pytest.raises(UsageError, match="only epochs may change"):
+        facegan.train(resume=run, epochs=4, batch_size=8)
+
+    older = facegan.export(run.path, base_path=tmp_path / "models", checkpoint=2)
+    assert older.path == tmp_path / "models" / "facegan" / "1" and older.version == 1
+    assert older.card["epochs_trained"] == 2 and "from_seed" in older.card["signatures"]
+    exported = resumed.export(base_path=tmp_path / "models")  # the next version, from the newest checkpoint
+    assert exported.version == 2 and exported.card["epochs_trained"] == 3
+
+    local = resumed.faces(range(4))
+    with facegan.serve(exported) as server:
+        assert server.models == {"facegan": [2]}  # TF Serving's default policy: the latest version
+        assert server.rest_url is not None and server.grpc_address.startswith("127.0.0.1:")
+        with server.client() as client:
+            served, z = client.from_seeds(range(4))
+        with server.rest_client() as rest:
+            over_rest = rest.generate(z)
+        address = server.grpc_address
+    assert _closed(address)  # the block's end stopped it
+    assert np.abs(served.astype(int) - local).max() <= 1  # the run and its export: the same faces
+    assert np.array_equal(served, over_rest)
+    assert not np.array_equal(run.faces(range(4), checkpoint=2), local)  # epoch 2's weights are not epoch 3's
