@@ -1,5 +1,5 @@
-"""The projections' own process: one version's SavedModel, loaded again in a child process at the
-a low CPU priority (nice 10), runs the signatures that cannot be batched.
+"""The projections' own process: one version's SavedModel, loaded again in a child process that
+then lowers its CPU priority (nice 10), runs the signatures that cannot be batched.
 
 Why a process: a projection is hundreds of model steps in one TensorFlow call, and TensorFlow's
 thread pools are per process, so in the server's process it competed with generation as an
@@ -8,8 +8,10 @@ nice-10 child, with 8 gRPC and 8 REST clients projecting, it went from 14.3 to 2
 and 16.2 to 23.0 ms (REST) (tests/test_hardening.py). The operating system's scheduler does
 the isolation.
 
-The child starts at a version's first projection (~3 s: TensorFlow's import and the load) and
-ends with the version, or after IDLE_STOP_S without a projection. It runs one call at a time;
+The child starts at a version's first projection (~3 s: TensorFlow's import and the load, at the
+server's priority) and ends with the version, or after IDLE_STOP_S without a projection. A version
+unloaded while its child starts (a hot swap) answers the waiting call UNAVAILABLE: the client's
+retry reaches the new version. It runs one call at a time;
 a second thread in it reads the pipe, so a "cancel" stops the running call through
 TensorFlow's CancellationManager (checked between ops: a projection stops within a step).
 Messages are pickles over the child's stdin/stdout, a private pipe between the server and its
@@ -58,6 +60,8 @@ class SoloWorker:
         self._send_lock = threading.Lock()  # a cancel may be sent while a call waits for its answer
         self._calls = 0  # ids for calls, so a cancel names the call it means
         self._idle: threading.Timer | None = None  # ends the child after IDLE_STOP_S without a call
+        self._starting: subprocess.Popen | None = None  # a child not yet ready
+        self._closed = False  # the version is unloaded: no new child
 
     def call(self, signature: str, inputs: dict, on_cancel: Callable[[Callable[[], None]], None]) -> dict:
         """Run `signature` in the child. `on_cancel(callback)` registers what stops it; a stopped
@@ -87,23 +91,32 @@ class SoloWorker:
     def _started(self) -> subprocess.Popen:
         if self._process is not None and self._process.poll() is None:
             return self._process
+        if self._closed:
+            raise ServingError(grpc.StatusCode.UNAVAILABLE, "the model version was unloaded; try again")
         process = subprocess.Popen(
             [sys.executable, "-m", "facegan.serving.solo_worker", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        with self._send_lock:
+            self._starting = process  # close() kills it too
         ready = queue.Queue()
         threading.Thread(target=lambda: ready.put(_load_or_none(process.stdout)), daemon=True).start()
         try:
             first = ready.get(timeout=START_TIMEOUT_S)
         except queue.Empty:
             first = None
-        if first != ("ready",):
-            process.kill()
-            process.wait()
-            raise ServingError(grpc.StatusCode.INTERNAL, f"the projection process did not start: {first!r}"[:300])
-        self._process = process
-        return process
+        with self._send_lock:
+            closed = self._closed
+            self._starting = None
+            if first == ("ready",) and not closed:
+                self._process = process
+                return process
+        process.kill()
+        process.wait()
+        if closed:  # the version was unloaded (a hot swap) while its process started: the next one serves
+            raise ServingError(grpc.StatusCode.UNAVAILABLE, "the model version was unloaded; try again")
+        raise ServingError(grpc.StatusCode.INTERNAL, f"the projection process did not start: {first!r}"[:300])
 
     def _stop_if_idle(self) -> None:
         if self._lock.acquire(blocking=False):  # a call in progress keeps it
@@ -135,7 +148,10 @@ class SoloWorker:
         if self._idle is not None:
             self._idle.cancel()
         with self._send_lock:
+            self._closed = True
             self._stop()
+            if self._starting is not None:
+                self._starting.kill()  # its reader gets EOF; the waiting call answers UNAVAILABLE
 
 
 class CancelledCall(Exception):
@@ -150,8 +166,7 @@ def _load_or_none(stream):
 
 
 def main(path: str) -> None:
-    """The child: load, say ready, then run calls one at a time until stdin closes."""
-    os.nice(NICE)
+    """The child: load, lower its priority, say ready, then run calls one at a time until stdin closes."""
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # print() and native logs go to stderr, never into the protocol
     sys.stdout = sys.stderr
@@ -190,6 +205,11 @@ def main(path: str) -> None:
         pickle.dump(message, protocol_out)
         protocol_out.flush()
 
+    # Loading (TensorFlow's import, the SavedModel) runs at the server's own priority: at nice 10
+    # under saturating generation it took over a minute, so a hot swap every minute could stop
+    # each version's projection process before it was ready. The projections themselves, the
+    # long part, run at nice 10.
+    os.nice(NICE)
     threading.Thread(target=read, daemon=True).start()
     answer(("ready",))
     while (message := calls.get()) is not None:
