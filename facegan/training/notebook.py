@@ -30,7 +30,7 @@ class NotebookView(keras.callbacks.Callback):
         self.bar = tqdm(
             total=self.ctx.epochs * steps,
             initial=self.ctx.completed_epochs * steps,
-            desc=f"{self.ctx.run.path.name}, epoch {self.ctx.completed_epochs + 1}/{self.ctx.epochs}",
+            desc=f"epoch {self.ctx.completed_epochs + 1}/{self.ctx.epochs}",  # the line above names the run
             unit="step",
         )
         frames = self.ctx.run.preview_frames()
@@ -46,12 +46,12 @@ class NotebookView(keras.callbacks.Callback):
         if self.bar is None or self.ctx.partial:
             return
         record = self.ctx.last_logs
-        figures = f"g_loss {record.get('g_loss', 0):.3f} d_loss {record.get('d_loss', 0):.3f}"
+        figures = f"g_loss {record.get('g_loss', 0):.2f}, d_loss {record.get('d_loss', 0):.2f}"
         if "face_rate" in record:
-            figures += f" faces {record['face_rate']:.2f} (real {record['face_rate_real']:.2f})"
+            figures += f", faces {record['face_rate']:.2f} (real {record['face_rate_real']:.2f})"
         if "swd" in record:
-            figures += f" SWD {record['swd']:.1f}"
-        self.bar.set_description(f"{self.ctx.run.path.name}, epoch {epoch + 1}/{self.ctx.epochs}", refresh=False)
+            figures += f", SWD {record['swd']:.1f}"
+        self.bar.set_description(f"epoch {epoch + 1}/{self.ctx.epochs}", refresh=False)
         self.bar.set_postfix_str(figures)
         path = self.ctx.run.preview(epoch + 1)
         if path.is_file() and path != self.shown:
