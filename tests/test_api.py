@@ -112,6 +112,8 @@ def test_train_export_serve_and_call_through_the_api(tmp_path):
     assert resumed.path == run.path and [row["epoch"] for row in resumed.metrics] == [1, 2, 3]
     with pytest.raises(UsageError, match="only epochs may change"):
         facegan.train(resume=run, epochs=4, batch_size=8)
+    with pytest.raises(UsageError, match=r"\(got runs_root\)"):
+        facegan.train(resume=run, epochs=4, runs_root=tmp_path / "elsewhere")
 
     older = facegan.export(run.path, base_path=tmp_path / "models", checkpoint=2)
     assert older.path == tmp_path / "models" / "facegan" / "1" and older.version == 1

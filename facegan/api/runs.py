@@ -22,7 +22,7 @@ from facegan.layout import RunDir
 def train(
     preset: str | None = None,
     *,
-    runs_root: str | os.PathLike = "runs",
+    runs_root: str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: str | os.PathLike | Run | None = None,
     checkpoint: str | int | None = None,
@@ -48,6 +48,7 @@ def train(
         if resume is not None:
             preset = None
             run_dir = None
+            runs_root = None
             options = {"epochs": options.get("epochs")}
     if resume is not None:
         fixed = fixed_on_resume(options)
@@ -55,6 +56,8 @@ def train(
             fixed.append("preset")
         if run_dir is not None:
             fixed.append("run_dir")
+        if runs_root is not None:
+            fixed.append("runs_root")
         if fixed:
             raise UsageError(
                 f"resume continues with the run's own config; only epochs may change (got {', '.join(fixed)})"
@@ -75,7 +78,7 @@ def train(
         raise UsageError(f"data file {cfg.data.path} does not exist (create it with `facegan prepare`)")
     from facegan.training.run import train as train_run
 
-    return Run(train_run(cfg, runs_root=runs_root, run_dir=run_dir, verbose=progress))
+    return Run(train_run(cfg, runs_root=runs_root or "runs", run_dir=run_dir, verbose=progress))
 
 
 def _auto_resume(preset, run_dir, resume, checkpoint, options: dict) -> Path | None:

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     trained = train(
         args.preset,
-        runs_root=args.runs_root or "runs",
+        runs_root=args.runs_root,
         run_dir=args.run_dir,
         resume=args.resume,
         checkpoint=args.checkpoint,
