@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 
+from facegan import stopping
 from facegan.client.errors import ServingError
 from facegan.commands import demo, evaluate, export, generate, prepare, project, sample, serve, status, train, web
 from facegan.errors import NonFiniteLossError, UsageError
@@ -64,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, hide_native_logs: bool = False) -> int:
+def main(argv: list[str] | None = None, as_program: bool = False) -> int:
     args = build_parser().parse_args(argv)
-    if hide_native_logs and not (args.verbose or os.environ.get("FACEGAN_VERBOSE")):
+    if as_program and not (args.verbose or os.environ.get("FACEGAN_VERBOSE")):
         from facegan import native_logs
 
         native_logs.hide()
+    if as_program:
+        stopping.stop_on_signals()
     try:
         return args.func(args) or 0
     except UsageError as e:
@@ -78,15 +81,17 @@ def main(argv: list[str] | None = None, hide_native_logs: bool = False) -> int:
     except (NonFiniteLossError, ServingError) as e:  # started well, then failed: a diverged run, a server's error
         print(f"facegan {args.command}: failed: {e}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (stopping.Stop) before the command's own handling
         print(f"facegan {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return stopping.exit_status(e)
 
 
 def entry() -> int:
     """The `facegan` program. As a program it owns the process's stderr, so it may filter
-    TensorFlow's native log lines there; `main()` called from Python code leaves it alone."""
-    return main(hide_native_logs=True)
+    TensorFlow's native log lines there, and its signals, so Ctrl-C and SIGTERM stop it even where
+    it started with SIGINT ignored (facegan/stopping.py); `main()` called from Python code leaves
+    both alone."""
+    return main(as_program=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
+import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +16,10 @@ from configs import tiny_config
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+# Orphans of processes the tests start (a shell's background job whose shell ended) are reparented
+# to this process rather than to init, so the leak check below still finds them.
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 # tests/jax/ runs only on the JAX backend, in its own interpreter (tests/test_jax.py starts it)
 collect_ignore = [] if os.environ.get("KERAS_BACKEND") == "jax" else ["jax"]
 
@@ -117,3 +124,56 @@ def start_server(base_path, **options):
 
     sources = options.pop("sources", None) or [ModelSource("facegan", Path(base_path))]
     return Server(sources, ServerOptions(**{"port": 0, **options})).start()
+
+
+def descendants() -> dict[int, str]:
+    """{pid: command line} of every live process below this one (zombies are reaped, not listed)."""
+    children: dict[int, list[int]] = {}
+    state: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        pid = int(stat.parent.name)
+        state[pid] = fields[0]
+        children.setdefault(int(fields[1]), []).append(pid)
+    found, todo = {}, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        if state.get(pid) == "Z":
+            if pid in children.get(os.getpid(), []):
+                with contextlib.suppress(ChildProcessError):  # reaped by its owner meanwhile
+                    os.waitpid(pid, os.WNOHANG)  # an orphan that ended here, or a Popen nobody waited for
+            continue
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leaked_processes():
+    """Every process a test module starts is stopped by the time its fixtures are torn down, even
+    when a test failed. What is left is killed here, and the module fails, naming it."""
+    before = set(descendants())
+    yield
+    leaked = {}
+    for _ in range(100):  # a process stopped during teardown may take a moment to exit
+        leaked = {pid: cmd for pid, cmd in descendants().items() if pid not in before}
+        if not leaked:
+            return
+        time.sleep(0.1)
+    for pid in leaked:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in leaked:
+        with contextlib.suppress(ChildProcessError):  # a grandchild: its own parent reaps it
+            os.waitpid(pid, 0)
+    pytest.fail(
+        "processes left running by this module (now killed): "
+        + "; ".join(f"{pid}: {cmd[:160]}" for pid, cmd in leaked.items())
+    )

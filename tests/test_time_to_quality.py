@@ -164,7 +164,8 @@ def test_time_to_quality_bench_clocks_training_and_evaluates_off_the_clock(tmp_p
         assert [p["t"] for p in run["points"]] == [3.0, 6.0]
         for point in run["points"]:
             assert point["training_seconds"] >= point["t"] and 0.0 <= point["face_rate"] <= 1.0 and point["swd"] > 0
-        assert run["points"][1]["images_seen"] > run["points"][0]["images_seen"] > 0
+        # (no count of steps between the points: a slow machine may still be compiling the first)
+        assert run["points"][1]["images_seen"] >= run["points"][0]["images_seen"] > 0
         assert run["eval_seconds"] > 0 and run["real_face_rate"] > 0.5
     assert "| fast32+narrow - fast32 |" in res.stdout and "CPU:" in res.stdout
     assert (tmp_path / "chart.png").stat().st_size > 10_000

@@ -121,6 +121,15 @@ class GuardedServer(TcpWSGIServer):
                     raise
                 self._drop_dead_descriptors()
 
+    def pull_trigger(self) -> None:
+        """Wake the loop to send an answer; a worker that finishes after stop() closed the loop
+        (its grace ran out) has no one left to wake, and says nothing (waitress logged EBADF)."""
+        try:
+            super().pull_trigger()
+        except OSError as e:
+            if e.errno != errno.EBADF:
+                raise
+
     def _drop_dead_descriptors(self) -> None:
         for fd, dispatcher in list(self._map.items()):
             try:

@@ -256,17 +256,34 @@ class RestServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop listening, end the worker threads and close the open connections: the server's
-        loop then finds its socket map empty and returns. Sockets are closed inside the loop's own
-        thread (waitress's trigger runs a function there): closed from here, a descriptor could
-        vanish while the loop's select() holds it, and the loop thread died with EBADF (seen in CI)."""
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop listening; let the requests in progress be answered, for up to grace_s (computed
+        and sent: the loop keeps running meanwhile); then end the worker threads and close every
+        connection, and the server's loop, its socket map empty, returns. Sockets are closed inside
+        the loop's own thread (waitress's trigger runs a function there): closed from here, a
+        descriptor could vanish while the loop's select() holds it, and the loop thread died with
+        EBADF (seen in CI)."""
         from waitress import wasyncore
 
-        self._in_loop(self._server.close)
+        # the listening socket only: waitress's own close() also closes the trigger, and answers
+        # finished after that could not wake the loop to be sent
+        self._in_loop(lambda: wasyncore.dispatcher.close(self._server))
+        end = time.monotonic() + grace_s
+        while self._answering() and time.monotonic() < end:
+            time.sleep(0.05)
         self._server.task_dispatcher.shutdown()
         self._in_loop(lambda: wasyncore.close_all(self._sockets))
         self._thread.join(timeout=5)
+
+    def _answering(self) -> bool:
+        """A request is being computed or waits for a worker, or an answer is still unsent. (A
+        connection in the middle of sending its request is not: it is closed unanswered.)"""
+        dispatcher = self._server.task_dispatcher
+        with dispatcher.lock:
+            if dispatcher.queue or dispatcher.active_count:
+                return True
+        connections = list(self._sockets.values())
+        return any(getattr(c, "requests", None) or getattr(c, "total_outbufs_len", 0) for c in connections)
 
     def _in_loop(self, action) -> None:
         """Run `action` in the event loop's thread, and wait for it; directly when no loop runs."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +60,33 @@ def graph_error(message: str) -> str:
     return message.splitlines()[0][:300] if message else "invalid argument"
 
 
+_gc_pause = threading.Lock()
+_gc_pauses = 0  # loads in progress (the manager loads one at a time; counted all the same)
+_gc_was_enabled = True  # as the first of them found it (a caller may have turned it off itself)
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused():
+    """Python's cyclic garbage collector off, in every thread, while TensorFlow builds a SavedModel's
+    graphs. A collection that another thread started midway (a request's allocation crossing the
+    threshold) crashed the server with a segmentation fault during hot swaps: the fault handler
+    showed it collecting while this thread was inside TensorFlow's graph import (docs/serving.md,
+    "Hot swap"). Requests keep running meanwhile; the garbage they leave waits the load's seconds."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_pause:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+        _gc_pauses += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_pause:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 class Servable:
     """A SavedModel version loaded with TensorFlow. `run` may be called from many threads."""
 
@@ -75,7 +105,8 @@ class Servable:
         self.version = version
         self.path = path
         self.signature_defs = read_signature_defs(path)
-        module = tf.saved_model.load(str(path), tags=["serve"])
+        with cyclic_gc_paused():
+            module = tf.saved_model.load(str(path), tags=["serve"])
         self._module = module  # keeps the variables alive for the concrete functions
         self._functions = {}
         self.signatures: dict[str, Signature] = {}

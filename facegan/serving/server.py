@@ -201,8 +201,9 @@ class Server:
         self._stop_config.set()
         if self._config_thread is not None:
             self._config_thread.join()
+        grpc_stopped = self._grpc.stop(grace_s)  # refuses new calls now, lets running ones finish
         if self._rest is not None:
-            self._rest.stop()
-        self._grpc.stop(grace_s).wait()
+            self._rest.stop(grace_s)  # meanwhile, the same for REST
+        grpc_stopped.wait()
         self.manager.close()
         self.metrics.close()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -93,10 +94,14 @@ class SoloWorker:
             return self._process
         if self._closed:
             raise ServingError(grpc.StatusCode.UNAVAILABLE, "the model version was unloaded; try again")
+        # Its own process group: a terminal's Ctrl-C goes to the server's group, and the server
+        # decides (it drains, then closes this child). The child ends when its stdin closes, so it
+        # never outlives the server, however the server ends.
         process = subprocess.Popen(
             [sys.executable, "-m", "facegan.serving.solo_worker", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            process_group=0,
         )
         with self._send_lock:
             self._starting = process  # close() kills it too
@@ -167,6 +172,7 @@ def _load_or_none(stream):
 
 def main(path: str) -> None:
     """The child: load, lower its priority, say ready, then run calls one at a time until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C sent to it by hand: the server decides when it ends
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # print() and native logs go to stderr, never into the protocol
     sys.stdout = sys.stderr

@@ -29,6 +29,7 @@ from facegan.errors import NonFiniteLossError, UsageError
 from facegan.fileio import append_line
 from facegan.layout import RunDir
 from facegan.sampling import generate
+from facegan.stopping import STOP_SIGNALS
 from facegan.training import checkpoints
 
 
@@ -285,7 +286,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class GracefulInterrupt(keras.callbacks.Callback):
-    """First Ctrl-C: finish the current step, checkpoint, stop. A second Ctrl-C aborts at once."""
+    """First Ctrl-C or SIGTERM: finish the current step, checkpoint, stop. A second aborts at once."""
 
     def __init__(self, ctx: RunContext):
         super().__init__()
@@ -293,9 +294,10 @@ class GracefulInterrupt(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # Signal handlers can only be installed from the main thread (not, e.g., under a test runner's worker).
-        self.previous = None
+        # SIGTERM (a `kill`, a container stop) saves the run the same way.
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
 
     def on_epoch_begin(self, epoch, logs=None):
         self.ctx.steps_done = 0
@@ -304,8 +306,9 @@ class GracefulInterrupt(keras.callbacks.Callback):
         if self.ctx.interrupted:
             raise KeyboardInterrupt
         self.ctx.interrupted = True
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         print(
-            "\ninterrupt: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+            f"\n{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
             file=sys.stderr,
             flush=True,
         )
@@ -316,5 +319,5 @@ class GracefulInterrupt(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)

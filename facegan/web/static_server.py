@@ -14,6 +14,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+from facegan.stopping import stop_on_signals
+
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
 
@@ -43,9 +45,11 @@ def start(folder: str | Path, port: int = 0, host: str = "127.0.0.1", isolated: 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or not Path(sys.argv[1]).is_dir():
         sys.exit("usage: python -m facegan.web.static_server SITE_FOLDER [PORT]")
+    stop_on_signals()  # Ctrl-C and SIGTERM, also when started in a script's background
     server = start(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 8000)
     print(f"serving {sys.argv[1]} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         server.shutdown()
+        server.server_close()
