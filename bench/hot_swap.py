@@ -78,9 +78,10 @@ class Load:
         self.client.close()
 
 
-def swap(base: Path, source: Path, address: str, swaps: int, alive) -> int:
-    """Add version v+1, wait until the server answers with it, remove version v-1; `swaps` times.
-    Returns the swaps done (fewer when `alive()` turns false: the server died)."""
+def swap(base: Path, source: Path, address: str, swaps: int, alive, done=lambda n: None) -> int:
+    """Add version v+1, wait until the server answers with it, remove version v-1; `swaps` times,
+    calling done(swaps so far) after each. Returns the swaps done (fewer when `alive()` turns
+    false: the server died)."""
     with FaceClient(address, retries=0) as status:
         for version in range(2, swaps + 2):
             incoming = base / f".incoming-{version}"
@@ -99,6 +100,7 @@ def swap(base: Path, source: Path, address: str, swaps: int, alive) -> int:
                     raise SystemExit(f"version {version} was not served within {SWAP_TIMEOUT_S} s")
                 time.sleep(0.05)
             shutil.rmtree(base / str(version - 1))  # the old one: unloaded at the next poll
+            done(version - 1)
     return swaps
 
 
@@ -164,11 +166,12 @@ def inner(model_dir: Path, swaps: int, threads: int) -> None:
     faulthandler.enable()
     with tempfile.TemporaryDirectory(prefix="facegan-hot-swap-") as work:
         source, base = copy_first(model_dir, Path(work))
-        with facegan.serve(base, rest_port=None, poll_wait_s=0.2) as server:
-            progress = {"swaps": 0}
-            with Load(server.grpc_address, threads) as load:
-                progress["swaps"] = swap(base, source, server.grpc_address, swaps, lambda: True)
-        print(json.dumps({"swaps": progress["swaps"], "answered": load.answered, "failures": load.failures}))
+        with facegan.serve(base, rest_port=None, poll_wait_s=0.2) as server, Load(server.grpc_address, threads) as load:
+
+            def report(n: int) -> None:  # after every swap: a crash still leaves the count so far
+                print(json.dumps({"swaps": n, "answered": load.answered, "failures": load.failures}), flush=True)
+
+            report(swap(base, source, server.grpc_address, swaps, lambda: True, report))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,18 @@ class Hammer:
         wait_for(lambda: len(self.results) >= count + n or self.failures)
 
 
+def stop_process(proc: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 120) -> tuple[str, str]:
+    """Send `signum` and collect the output; a process still running `timeout` s later is killed
+    (it never outlives the test) and the test fails, with its output."""
+    proc.send_signal(signum)
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"still running {timeout} s after {signal.Signals(signum).name}: {err[-2000:]}") from None
+
+
 def run_cli(*args, timeout=300, **kwargs):
     """Run `facegan ...` in a fresh interpreter, as a user would."""
     return subprocess.run(
@@ -126,32 +139,50 @@ def start_server(base_path, **options):
     return Server(sources, ServerOptions(**{"port": 0, **options})).start()
 
 
-def descendants() -> dict[int, str]:
-    """{pid: command line} of every live process below this one (zombies are reaped, not listed)."""
-    children: dict[int, list[int]] = {}
-    state: dict[int, str] = {}
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    state: str  # R, S, D, Z (a zombie: ended, not yet reaped), ...
+    ppid: int
+    pgid: int
+
+
+def processes() -> dict[int, Process]:
+    """Every process on the machine now, from /proc."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue  # ended meanwhile
-        fields = text[text.rindex(")") + 2 :].split()
+        state, ppid, pgid = text[text.rindex(")") + 2 :].split()[:3]
         pid = int(stat.parent.name)
-        state[pid] = fields[0]
-        children.setdefault(int(fields[1]), []).append(pid)
+        found[pid] = Process(pid, state, int(ppid), int(pgid))
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(ended)"
+
+
+def descendants() -> dict[int, str]:
+    """{pid: command line} of every live process below this one (zombies are reaped, not listed)."""
+    everything = processes()
+    children: dict[int, list[int]] = {}
+    for p in everything.values():
+        children.setdefault(p.ppid, []).append(p.pid)
     found, todo = {}, list(children.get(os.getpid(), []))
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
-        if state.get(pid) == "Z":
-            if pid in children.get(os.getpid(), []):
-                with contextlib.suppress(ChildProcessError):  # reaped by its owner meanwhile
-                    os.waitpid(pid, os.WNOHANG)  # an orphan that ended here, or a Popen nobody waited for
-            continue
-        try:
-            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        if everything[pid].state != "Z":
+            found[pid] = command_line(pid)
+        elif everything[pid].ppid == os.getpid():
+            with contextlib.suppress(ChildProcessError):  # reaped by its owner meanwhile
+                os.waitpid(pid, os.WNOHANG)  # an orphan that ended here, or a Popen nobody waited for
     return found
 
 

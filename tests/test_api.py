@@ -133,4 +133,6 @@ def test_train_export_serve_and_call_through_the_api(tmp_path):
     assert _closed(address)  # the block's end stopped it
     assert np.abs(served.astype(int) - local).max() <= 1  # the run and its export: the same faces
     assert np.array_equal(served, over_rest)
+    with facegan.serve(str(exported.base_path), rest_port=None) as by_path:  # the docs' form: a str path
+        assert by_path.models == {"facegan": [2]}
     assert not np.array_equal(run.faces(range(4), checkpoint=2), local)  # epoch 2's weights are not epoch 3's

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, stop_process
 
 from facegan import native_logs
 from facegan.cli import main
@@ -108,11 +108,9 @@ def test_train_export_serve_generate_demo_print_only_facegan_lines(tmp_path):
                     assert demo.poll() is None and time.time() < deadline, demo.stderr.read()
                     time.sleep(0.5)
         finally:
-            demo.send_signal(signal.SIGINT)
-            out, err = demo.communicate(timeout=60)
+            out, err = stop_process(demo, signal.SIGINT)
         assert_quiet(out, err)
     finally:
-        server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=60)
+        out, err = stop_process(server, signal.SIGTERM)
     assert server.returncode == 0, err
     assert_quiet(out, err)

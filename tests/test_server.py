@@ -191,7 +191,7 @@ def test_generate_cli_writes_faces(model_dir, tmp_path):
 
 def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
     params = tmp_path / "batching.txt"
-    params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1500000 }\n")
+    params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 10000000 }\n")
     command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0"]
     proc = subprocess.Popen(
         [*command, "--batching-parameters-file", params],
@@ -206,14 +206,16 @@ def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
         address = line.split("listening on ")[1].split()[0]
         results = []
 
-        def one(seed):  # waits ~1.5 s in the batch queue, so it is in flight at SIGTERM
-            with FaceClient(address, timeout=20) as c:
+        # Each waits up to 10 s in the batch queue, so it is in flight at SIGTERM, sent 3 s after
+        # the calls (the server has no gauge of queued calls to wait for instead: a margin, not an event)
+        def one(seed):
+            with FaceClient(address, timeout=120) as c:
                 results.append(c.from_seeds([seed])[0].shape)
 
         threads = [threading.Thread(target=one, args=(s,)) for s in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        time.sleep(3.0)
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, command_line, free_port, processes
 
 from facegan import stopping
 from facegan.client import FaceClient
@@ -34,17 +34,7 @@ def test_exit_status_is_the_signals_as_a_shell_reports_it():
 
 def members(pgid: int) -> dict[int, str]:
     """{pid: command} of the live processes in a process group (zombies are not alive)."""
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        state, _, group = text[text.rindex(")") + 2 :].split()[:3]
-        if int(group) == pgid and state != "Z":
-            found[int(stat.parent.name)] = cmd
-    return found
+    return {p.pid: command_line(p.pid) for p in processes().values() if p.pgid == pgid and p.state != "Z"}
 
 
 class Group:
@@ -102,10 +92,8 @@ def facegan_args(*args) -> list[str]:
 
 def alive(pid: int) -> bool:
     """Running (not ended, not a zombie waiting to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+    p = processes().get(pid)
+    return p is not None and p.state != "Z"
 
 
 def bytes_read(pid: int) -> int:

@@ -142,11 +142,13 @@ def serve(
             raise UsageError("name goes with a base folder; a config_file names its own models")
         sources = sources_from_config_file(config_file)
         options["config_file"] = Path(config_file)
+    elif isinstance(models, str | os.PathLike):  # a model's base folder (a str has a .format: test this first)
+        sources = [ModelSource(name or DEFAULT_MODEL_NAME, Path(models))]
     elif getattr(models, "format", "savedmodel") != "savedmodel":
         raise UsageError(f"a {models.format} export is not served; export a SavedModel (format='savedmodel')")
     elif hasattr(models, "base_path"):  # an ExportedModel: its model folder, under its name
         sources = [ModelSource(name or models.name, models.base_path)]
     else:
-        sources = [ModelSource(name or DEFAULT_MODEL_NAME, Path(models))]
+        raise UsageError(f"models is an export or a model's base folder, not {type(models).__name__}")
     check_sources(sources)
     return Serving(sources, ServerOptions(port=port, rest_port=rest_port, **options)).start()
