@@ -204,4 +204,8 @@ def test_padded_image_conv_is_conv2d(monkeypatch, cin, filters, strides):
         results.append([y, *tape.gradient(loss, [x, layer.kernel, layer.bias])])
     assert results[0][0].shape == (2, 8 // strides, 8 // strides, filters)
     for a, b in zip(*results):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+        # equal up to float32 summation order, which differs between the kernels oneDNN picks for
+        # 16 and 3 channels (and with its thread count): the tolerance scales with the values'
+        # size (kernel gradients sum 128 products: up to ~2e-5 apart at values of ~50)
+        scale = max(1.0, float(np.abs(b.numpy()).max()))
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6 * scale)
