@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, start_server
+from conftest import ROOT, run_cli, start_server, wait_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from facegan.client import FaceClient, ServingError, protocol
@@ -299,7 +299,8 @@ def test_a_version_copied_in_non_atomically_is_loaded_on_a_retry(model_dir, tmp_
     interval-micros) and the version serves once complete; meanwhile the old one keeps serving."""
     from facegan.serving.manager import LoadRetries
 
-    for retries in (LoadRetries(5, 0.3), LoadRetries(0, 0.3)):
+    # (with retries: enough that a slow copy cannot use them all up; the test waits for events)
+    for retries in (LoadRetries(1000, 0.3), LoadRetries(0, 0.3)):
         base = tmp_path / f"r{retries.max_retries}" / "facegan"
         copy_version(model_dir, base, "1")
         (base / "2").mkdir()
@@ -307,10 +308,7 @@ def test_a_version_copied_in_non_atomically_is_loaded_on_a_retry(model_dir, tmp_
         server = start_server(base, poll_wait_s=0.05, load_retries=retries, sources=None)
         try:
             address = f"127.0.0.1:{server.port}"
-            deadline = time.time() + 30
-            while (2, "END") not in [(v.version, v.state) for v in FaceClient(address).status()]:
-                assert time.time() < deadline
-                time.sleep(0.05)
+            wait_for(lambda a=address: (2, "END") in [(v.version, v.state) for v in FaceClient(a).status()], 120)
             assert FaceClient(address).metadata()["version"] == 1  # the old version keeps answering
             for name in ("variables", "assets", "assets.extra", "fingerprint.pb"):
                 source = model_dir / "1" / name
@@ -318,11 +316,13 @@ def test_a_version_copied_in_non_atomically_is_loaded_on_a_retry(model_dir, tmp_
                     shutil.copytree(source, base / "2" / name)
                 elif source.exists():
                     shutil.copy(source, base / "2" / name)
-            time.sleep(3)
-            states = sorted((v.version, v.state) for v in FaceClient(address).status())
             if retries.max_retries == 0:  # no retries: it stays failed until the folder is removed
+                time.sleep(2 * retries.interval_s)  # past its retry time, had it one
+                server.manager.poll()  # a poll of our own, now that the folder is complete
+                states = sorted((v.version, v.state) for v in FaceClient(address).status())
                 assert states == [(1, "AVAILABLE"), (2, "END")]
-            else:
-                assert FaceClient(address).metadata()["version"] == 2 and (2, "AVAILABLE") in states
+            else:  # a retry after the copy loads it
+                wait_for(lambda a=address: FaceClient(a).metadata()["version"] == 2, 120)
+                assert (2, "AVAILABLE") in [(v.version, v.state) for v in FaceClient(address).status()]
         finally:
             server.stop(1)
