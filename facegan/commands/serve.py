@@ -12,6 +12,7 @@ from pathlib import Path
 from facegan.client.protocol import DEFAULT_PORT
 from facegan.errors import UsageError
 from facegan.serving.options import LoadRetries, ServerOptions
+from facegan.stopping import STOP_SIGNALS
 from facegan.versions import DEFAULT_MODEL_NAME
 
 log = logging.getLogger("facegan.serve")
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 def serve_until_signal(serving) -> int:
     """Run until SIGTERM or Ctrl-C, then drain in-flight requests and return 0."""
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
     serving.start()  # loads TensorFlow and the models: after validation
     print(f"facegan serve: {serving.describe()}", flush=True)

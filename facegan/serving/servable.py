@@ -71,7 +71,8 @@ def cyclic_gc_paused():
     graphs. A collection that another thread started midway (a request's allocation crossing the
     threshold) crashed the server with a segmentation fault during hot swaps: the fault handler
     showed it collecting while this thread was inside TensorFlow's graph import (docs/serving.md,
-    "Hot swap"). Requests keep running meanwhile; the garbage they leave waits the load's seconds."""
+    "Hot swaps as fast as they come"). Requests keep running meanwhile; the garbage they leave
+    waits the load's seconds."""
     global _gc_pauses, _gc_was_enabled
     with _gc_pause:
         if _gc_pauses == 0:
