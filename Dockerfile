@@ -28,13 +28,13 @@ CMD ["--enable_batching=true", "--batching_parameters_file=/etc/facegan/batching
      "--file_system_poll_wait_seconds=1"]
 
 # ---- demo: slim Python with the TF-free client and Gradio ------------------------------------
+# facegan's base install is the client; the demo extra adds Gradio (docs/install.md). setup.py
+# vendors onnxruntime-web into the package when the checkout has not (from npm's registry).
 FROM python:${PYTHON_VERSION}-slim AS demo
 WORKDIR /app
-COPY deploy/requirements-demo.txt /app/deploy/requirements-demo.txt
-RUN pip install --no-cache-dir -r /app/deploy/requirements-demo.txt
-COPY pyproject.toml README.md /app/
+COPY pyproject.toml setup.py README.md /app/
 COPY facegan /app/facegan
-RUN pip install --no-cache-dir --no-deps /app
+RUN pip install --no-cache-dir "/app[demo]"
 EXPOSE 7860
 USER 65534:65534
 ENTRYPOINT ["facegan"]
@@ -43,9 +43,9 @@ CMD ["demo", "--server", "serving:8500", "--host", "0.0.0.0", "--port", "7860"]
 # ---- trainer: TensorFlow with CUDA -----------------------------------------------------------
 FROM tensorflow/tensorflow:${TF_VERSION}-gpu AS trainer
 WORKDIR /work
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml setup.py README.md /src/
 COPY facegan /src/facegan
-RUN pip install --no-cache-dir /src
+RUN pip install --no-cache-dir "/src[tf,metrics]"
 ENTRYPOINT ["facegan"]
 CMD ["train", "--help"]
 

@@ -7,7 +7,8 @@ The top-level modules import no facegan package (an import-linter contract):
 `sampling.py` (`seed_to_z`, `to_uint8`), `versions.py` (which folders are versions, model names),
 `layout.py` (the one place run-folder and export file names are spelled, the signature table),
 `native_logs.py` (TensorFlow's native log lines off the terminal), `stopping.py` (how commands stop
-on Ctrl-C and SIGTERM). `cli.py` (the `facegan` program) sits above them all.
+on Ctrl-C and SIGTERM), `extras.py` (which extra installs which optional part). `cli.py` (the
+`facegan` program) sits above them all.
 
 The packages, down the layers: `commands/` (one module per subcommand), `demo/` (the Gradio app),
 `serving/` (the server), `exporting/` (the SavedModel, ONNX, LiteRT), `training/` (networks, step, runs),

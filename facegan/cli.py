@@ -7,7 +7,7 @@ import os
 import sys
 import textwrap
 
-from facegan import stopping
+from facegan import extras, stopping
 from facegan.client.errors import ServingError
 from facegan.commands import demo, evaluate, export, generate, prepare, project, sample, serve, status, train, web
 from facegan.errors import NonFiniteLossError, UsageError
@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None, as_program: bool = False) -> int:
         return args.func(args) or 0
     except UsageError as e:
         print(f"facegan {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModuleNotFoundError as e:  # an optional part that this install lacks: name its extra
+        line = extras.explain(e)  # MissingExtra too: the command already says what needed it
+        if line is None:
+            raise
+        print(f"facegan {args.command}: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except (NonFiniteLossError, ServingError) as e:  # started well, then failed: a diverged run, a server's error
         print(f"facegan {args.command}: failed: {e}", file=sys.stderr)

@@ -153,19 +153,16 @@ def test_python_images_copy_existing_files(stage):
             assert (ROOT / src).exists() and not dockerignored(src), src
 
 
-def test_demo_image_is_light_and_in_step_with_pyproject():
+def test_demo_image_installs_the_client_and_gradio_only():
     import tomllib
 
-    demo = [line.split("#")[0].strip() for line in (ROOT / "deploy/requirements-demo.txt").read_text().splitlines()]
-    demo = {re.split(r"[<>=]", r)[0].lower(): r for r in demo if r}
+    (install,) = [r for r in instructions("demo", "RUN") if "pip install" in r]
+    assert install.split()[-1] == '"/app[demo]"', install
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {
-        re.split(r"[<>=]", r)[0].lower(): r for r in project["dependencies"] + project["optional-dependencies"]["demo"]
-    }
-    assert "tensorflow" not in demo and "tensorflow-serving-api" not in demo
-    for name, requirement in demo.items():
-        assert declared.get(name) == requirement, f"{requirement} vs pyproject {declared.get(name)}"
-    assert any("--no-deps" in r for r in instructions("demo", "RUN"))
+    names = [
+        re.split(r"[<>=\[ ]", r)[0].lower() for r in project["dependencies"] + project["optional-dependencies"]["demo"]
+    ]
+    assert not {"tensorflow", "tensorflow-serving-api", "keras", "jax"} & set(names), names
 
 
 def test_compose_wires_demo_to_serving():

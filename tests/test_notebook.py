@@ -47,6 +47,43 @@ def _cell(nb, words: str):
     return cell
 
 
+def test_the_install_cell_outside_a_checkout_says_what_to_set_in_one_line(tmp_path):
+    """Colab's /content: no checkout above, no FACEGAN_SOURCE, facegan not importable (here a
+    sitecustomize drops the editable install's finder, so the kernel finds no facegan)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(  # drops the editable install's finder (a .pth added it)
+        "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'facegan' not in getattr(f, '__module__', '')]\n"
+    )
+    content = tmp_path / "content"
+    content.mkdir()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells = [nb.cells[1]]  # the install cell
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "FACEGAN_SOURCE")}
+    os.environ["PYTHONPATH"] = str(blocker)
+    os.environ.pop("FACEGAN_SOURCE", None)
+    try:
+        client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(content)}})
+        with pytest.raises(CellExecutionError):
+            client.execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert error.ename == "NoFacegan"
+    assert error.traceback == [
+        "NoFacegan: facegan is not installed and this folder is no facegan checkout: set FACEGAN_SOURCE to "
+        "facegan's git URL or folder (os.environ['FACEGAN_SOURCE'] = '...'), then run this cell again"
+    ]
+    assert not list(content.iterdir())  # nothing installed, nothing written
+
+
 @pytest.mark.slow
 def test_the_notebook_runs_and_shows_the_lecture(tmp_path):
     from nbclient import NotebookClient

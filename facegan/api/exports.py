@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facegan import extras
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder
 from facegan.layout import PORTABLE_CARD_FILE, RunDir, VersionDir
@@ -39,6 +40,7 @@ class ExportedModel:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
 
+@extras.explained
 def export(
     run,
     *,

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegan import images
+from facegan import extras, images
 from facegan.api.train_options import config_for
 from facegan.demo.faces import slerp
 
 __all__ = ["Networks", "grid", "networks", "real_faces", "slerp"]
 
 
+@extras.explained
 def real_faces(data: str | None = None, resolution: int = 32) -> np.ndarray:
     """The training images, uint8 [N, res, res, 3]: a prepared .npz (`facegan prepare`), or the 100
     real LFW faces inside scikit-image (the default data) at `resolution`."""
@@ -44,6 +45,7 @@ class Networks:
     discriminator: object  # keras.Model: image -> one logit (real > 0)
 
 
+@extras.explained
 def networks(preset: str | None = None, **options) -> Networks:
     """The generator and discriminator a run with `preset` and `options` would train, freshly
     initialized (for their summaries: `networks().generator.summary()`)."""

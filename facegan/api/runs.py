@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facegan import extras
 from facegan.api.train_options import config_for, fixed_on_resume
 from facegan.errors import UsageError
 from facegan.layout import RunDir
 
 
+@extras.explained
 def train(
     preset: str | None = None,
     *,
@@ -161,7 +163,7 @@ class Run:
         found = self.quality
         if found is None:
             return "quality: not measured (the last epoch was not evaluated)"
-        faces = "face rate not measured (pip install 'facegan[metrics]' adds it)"
+        faces = f"face rate not measured ({extras.install('metrics')} adds it)"
         if "face_rate" in found:
             faces = f"face rate {found['face_rate']:.2f} (the real faces: {found['face_rate_real']:.2f})"
         return (

@@ -14,6 +14,7 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
+from facegan import extras
 from facegan.errors import UsageError
 from facegan.serving.options import ServerOptions
 from facegan.versions import DEFAULT_MODEL_NAME
@@ -116,6 +117,7 @@ class Serving:
         return f"Serving({self.describe()})"
 
 
+@extras.explained
 def serve(
     models=None,
     *,

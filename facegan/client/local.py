@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facegan import extras
 from facegan.client import philox
 from facegan.layout import PORTABLE_CARD_FILE
 
@@ -45,12 +46,7 @@ class LocalFaces:
     """Faces from an ONNX export folder. `generate(z)` and `from_seeds(seeds)` as `FaceClient`'s."""
 
     def __init__(self, folder: str | os.PathLike, threads: int = 0):
-        try:
-            import onnxruntime  # the portable extra; a client without it only talks to servers
-        except ImportError:
-            raise ImportError(
-                "LocalFaces needs onnxruntime: pip install onnxruntime (or 'facegan[portable]')"
-            ) from None
+        onnxruntime = extras.require("onnxruntime", "LocalFaces")  # a client without it only talks to servers
 
         self.card, _, model = read_onnx_export(folder)
         self.latent_dim = int(self.card["latent_dim"])

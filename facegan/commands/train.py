@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from facegan import extras
 from facegan.api.train_options import OPTIONS
 from facegan.config import DEFAULT_PRESET, PRESETS
 
@@ -69,4 +70,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"done: {trained.path} (previews/, evolution.gif, checkpoints/)")
     print(trained.quality_line())
+    print(curves_line(trained.path))
     return 0
+
+
+def curves_line(run_path) -> str:
+    """Where the loss curves are, and the viewer's command, or the extra that installs the viewer."""
+    try:
+        import tensorboard  # noqa: F401  (only whether it is installed)
+    except ModuleNotFoundError:
+        return f"curves: {run_path}/tensorboard/ (the viewer: {extras.install('tensorboard')})"
+    return f"curves: tensorboard --logdir {run_path}/tensorboard"

@@ -17,7 +17,9 @@ EXAMPLES = """
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="an ONNX export folder (facegan export --format onnx --out DIR)")
     p.add_argument("--out", required=True, help="a new or empty folder for the site")
-    p.add_argument("--runtime", help="onnxruntime-web's dist/ folder (default: the pinned one under facegan/web)")
+    p.add_argument(
+        "--runtime", help="onnxruntime-web's dist/ folder (default: the pinned one vendored in facegan/web/ort)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 import simplejpeg
 from PIL import Image
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from facegan.data.cache import save_dataset, write_dataset
 from facegan.data.resize import resize_squares
@@ -130,6 +128,9 @@ def prepare(
     # Threads, not processes: libjpeg-turbo, Pillow's codecs and BLAS all release the GIL, and
     # threads start at once and hand their arrays back without pickling. One BLAS thread each:
     # the decoding threads already fill every core.
+    from threadpoolctl import threadpool_limits  # the tf extra's: the client decodes photos without them
+    from tqdm import tqdm
+
     with contextlib.ExitStack() as stack:
         if os.path.isdir(src):
             read = functools.partial(_read_file, src)

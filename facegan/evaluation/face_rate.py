@@ -29,12 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facegan import extras
 from facegan.errors import UsageError
 from facegan.images import enlarge, grid
 
 CASCADE = "haarcascade_frontalface_default.xml"
 DETECTOR = f"OpenCV Haar cascade {CASCADE}"
-INSTALL = "pip install 'facegan[metrics]'"
+INSTALL = extras.install("metrics")
 MIN_SIDE = 64  # smaller images are upscaled (bicubic) to this: the cascade's window is 24 px, 32 px faces are too small
 MIN_NEIGHBORS = 3  # the confidence threshold: overlapping raw detections a face needs (OpenCV's own default)
 SCALE_FACTOR = 1.05  # window growth between scales: 5 % steps find faces of every size in a small image

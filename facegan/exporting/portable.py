@@ -20,6 +20,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from facegan import extras
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder, staged_folder
 from facegan.layout import PORTABLE_CARD_FILE, RunDir
@@ -70,10 +71,7 @@ def write_onnx(generator, path: Path) -> None:
 
     from facegan.exporting.signatures import serving_function
 
-    try:
-        import tf2onnx
-    except ImportError:
-        raise UsageError("--format onnx needs tf2onnx: pip install 'facegan[portable]'") from None
+    tf2onnx = extras.require("tf2onnx", "--format onnx")
 
     spec = tf.TensorSpec([None, int(generator.input_shape[-1])], tf.float32, name="z")
     function = tf.function(serving_function(generator), input_signature=[spec])

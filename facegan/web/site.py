@@ -1,9 +1,9 @@
 """`facegan web`: a static site that makes faces in the browser, from an ONNX export.
 
 One page (index.html, app.js), the port of TensorFlow's seed -> z (seed_to_z.js), the model, its
-card's public facts (config.json), and onnxruntime-web's WASM build, copied from the pinned npm package
-(facegan/web/package.json, installed by `npm ci` into facegan/web/node_modules: scripts/test
-does it) so the site never loads code from a CDN. A service worker (sw.js) caches every file on
+card's public facts (config.json), and onnxruntime-web's WASM build, copied from the package's
+vendored copy (facegan/web/ort/: runtime.py, the version and SHA-512 package-lock.json pins) so
+the site never loads code from a CDN. A service worker (sw.js) caches every file on
 the first visit, so the page works offline afterwards. Any static file server can host the
 folder; several WASM threads need the two cross-origin isolation headers (docs/web.md).
 """
@@ -20,17 +20,21 @@ from facegan.client.local import read_onnx_export
 from facegan.errors import UsageError
 from facegan.fileio import check_new_folder, staged_folder
 from facegan.seeds import MAX_SEED
+from facegan.web.runtime import RUNTIME_FILES, VENDORED
 
 HERE = Path(__file__).resolve().parent
 PAGE_FILES = ("index.html", "app.js", "seed_to_z.js")
-RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 CARD_FACTS = ("resolution", "latent_dim", "run", "epochs_trained", "quality", "exported", "seed_to_z")  # shown
-DEFAULT_RUNTIME = HERE / "node_modules" / "onnxruntime-web" / "dist"
+DEFAULT_RUNTIME = VENDORED
 
 
 def runtime_version(runtime: Path) -> str:
-    package = runtime.parent / "package.json"
-    return json.loads(package.read_text()).get("version", "unknown") if package.is_file() else "unknown"
+    """The version in the vendored folder's package.json, or in the package's (`--runtime` an npm
+    install's dist/)."""
+    for package in (runtime / "package.json", runtime.parent / "package.json"):
+        if package.is_file():
+            return json.loads(package.read_text()).get("version", "unknown")
+    return "unknown"
 
 
 def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | os.PathLike | None = None) -> Path:
@@ -45,8 +49,8 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
     missing = [name for name in RUNTIME_FILES if not (runtime / name).is_file()]
     if missing:
         raise UsageError(
-            f"onnxruntime-web is not in {runtime} ({missing[0]} missing): run `npm ci --prefix {HERE}` "
-            "(the version pinned in its package-lock.json), or pass --runtime DIR"
+            f"onnxruntime-web is not in {runtime} ({missing[0]} missing): run `python -m facegan.web.runtime` "
+            "(the version and SHA-512 pinned in facegan/web/package-lock.json), or pass --runtime DIR"
         )
     with staged_folder(out, "site") as staging:
         for name in PAGE_FILES:
