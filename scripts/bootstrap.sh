@@ -1,7 +1,8 @@
-# Sourced by the other scripts: create .venv and install facegan into it (editable) with the extras
-# the sourcing script names in FACEGAN_EXTRAS -- quickstart (scripts/quickstart: about 2.3 GB) or
-# dev (scripts/test: everything the tests and benches use, about 4.6 GB) -- when they are missing or
-# pyproject.toml changed since the last install. dev includes quickstart, so a test venv serves both.
+# Sourced by the other scripts: create .venv and install facegan into it (editable) with the
+# extras the sourcing script names in FACEGAN_EXTRAS -- quickstart (scripts/quickstart: about
+# 2.7 GiB) or dev (scripts/test: everything the tests and benches use, about 4.6 GiB;
+# docs/install.md) -- when they are missing or pyproject.toml changed since the last install.
+# dev includes quickstart, so a test venv serves both.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FACEGAN_VENV:-$ROOT/.venv}"
@@ -14,8 +15,8 @@ want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [ ! -x "$VENV/bin/python" ] || { [ "$have" != "$want $EXTRAS" ] && [ "$have" != "$want dev" ]; }; then
   case "$EXTRAS" in
-    dev) echo "setting up $VENV for the tests (first time: about 4.6 GB, 4-6 minutes)..." ;;
-    *) echo "setting up $VENV for the quick start (first time: about 2.3 GB, 2-4 minutes)..." ;;
+    dev) echo "setting up $VENV for the tests (first time: about 4.6 GiB, 3-5 minutes)..." ;;
+    *) echo "setting up $VENV for the quick start (first time: about 2.7 GiB, 3-4 minutes)..." ;;
   esac
   "$PY" -m venv "$VENV" 2>/dev/null || { echo "python3 -m venv failed: install python3-venv (apt-get install python3-venv)" >&2; exit 2; }
   "$VENV/bin/python" -m pip install -q --upgrade pip
