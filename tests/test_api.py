@@ -3,6 +3,7 @@ and its promises: `import facegan` stays free of TensorFlow, bad options fail be
 the command line means the same as the keywords."""
 
 import argparse
+import re
 import socket
 import subprocess
 import sys
@@ -136,3 +137,89 @@ def test_train_export_serve_and_call_through_the_api(tmp_path):
     with facegan.serve(str(exported.base_path), rest_port=None) as by_path:  # the docs' form: a str path
         assert by_path.models == {"facegan": [2]}
     assert not np.array_equal(run.faces(range(4), checkpoint=2), local)  # epoch 2's weights are not epoch 3's
+
+
+def _threads() -> set[str]:
+    import threading
+
+    return {t.name for t in threading.enumerate()}
+
+
+def _busy_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.parametrize("busy", ["rest_port", "monitoring_port", "port"])
+def test_a_failed_serve_leaves_no_port_bound_and_no_thread_behind(model_dir, busy):
+    """#39 item 2: a busy REST or monitoring port raised late (monitoring: a raw OSError after
+    gRPC and REST were up and answering) and left gRPC's port bound and waitress's 8 threads."""
+    before = _threads()
+    with _busy_port() as taken:
+        ports = {"port": 0, "rest_port": 0, "monitoring_port": None, busy: taken.getsockname()[1]}
+        if busy != "port":  # a fixed gRPC port, to see that it is free again afterwards
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports["port"] = s.getsockname()[1]
+        with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1:\d+"):
+            facegan.serve(model_dir, **ports)
+    if busy != "port":
+        assert _free(ports["port"])
+    assert _threads() <= before | {"MainThread"}, _threads() - before
+
+
+def test_serve_with_a_busy_monitoring_port_is_one_line_before_any_load(model_dir):
+    with _busy_port() as taken:
+        port = taken.getsockname()[1]
+        command = ["serve", "--model-base-path", model_dir, "--port", "0", "--monitoring-port", port]
+        r = subprocess.run(
+            [sys.executable, "-m", "facegan.cli", *map(str, command)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"facegan serve: error: cannot listen on 127.0.0.1:{port} for metrics (Address already in use)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"port": "19530"}, "port must be a whole number in 0..65535, got '19530'"),
+        ({"rest_port": 1.5}, "rest_port must be a whole number in 0..65535, got 1.5"),
+        ({"monitoring_port": True}, "monitoring_port must be a whole number in 0..65535, got True"),
+    ],
+)
+def test_serve_refuses_ports_that_are_not_whole_numbers(model_dir, options, words):
+    with pytest.raises(UsageError, match=re.escape(words)):
+        facegan.serve(model_dir, **options)
+
+
+def test_serve_refuses_a_run_folder_and_a_version_folder(trained_run, model_dir):
+    with pytest.raises(UsageError, match="is a training run: export it first"):
+        facegan.serve(trained_run)
+    with pytest.raises(UsageError, match=f"is one version of a model: serve the folder above it, {model_dir}"):
+        facegan.serve(model_dir / "1")
+
+
+def test_leaving_an_inner_with_block_keeps_the_server_running(model_dir):
+    with facegan.serve(model_dir, rest_port=None) as server:
+        with server:
+            pass
+        assert server.models == {"facegan": [1]}  # still running: the outer block has not ended
+        address = server.grpc_address
+    assert _closed(address)

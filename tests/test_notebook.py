@@ -47,17 +47,34 @@ def _cell(nb, words: str):
     return cell
 
 
-def test_the_install_cell_outside_a_checkout_says_what_to_set_in_one_line(tmp_path):
-    """Colab's /content: no checkout above, no FACEGAN_SOURCE, facegan not importable (here a
-    sitecustomize drops the editable install's finder, so the kernel finds no facegan)."""
+HIDE = """
+import importlib.machinery, sys
+HIDDEN = {hidden!r}
+# facegan: the editable install's finder goes (a .pth added it); the rest: the path finder skips them
+sys.meta_path[:] = [f for f in sys.meta_path if not ('facegan' in HIDDEN and 'facegan' in getattr(f, '__module__', ''))]
+_find = importlib.machinery.PathFinder.find_spec
+importlib.machinery.PathFinder.find_spec = (
+    lambda name, path=None, target=None: None if name.partition('.')[0] in HIDDEN else _find(name, path, target)
+)
+"""
+
+
+@pytest.mark.parametrize(
+    "hidden, first",
+    [
+        ({"facegan"}, "facegan is not installed"),
+        ({"matplotlib", "ipywidgets"}, "ipywidgets, matplotlib are not installed"),
+    ],
+)
+def test_the_install_cell_outside_a_checkout_says_what_to_set_in_one_line(tmp_path, hidden, first):
+    """Colab's /content: no checkout above, no FACEGAN_SOURCE; facegan, or the notebook extra's
+    modules, not importable in the kernel (a sitecustomize hides them)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     blocker = tmp_path / "blocker"
     blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(  # drops the editable install's finder (a .pth added it)
-        "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'facegan' not in getattr(f, '__module__', '')]\n"
-    )
+    (blocker / "sitecustomize.py").write_text(HIDE.format(hidden=hidden))
     content = tmp_path / "content"
     content.mkdir()
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -78,8 +95,9 @@ def test_the_install_cell_outside_a_checkout_says_what_to_set_in_one_line(tmp_pa
     (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert error.ename == "NoFacegan"
     assert error.traceback == [
-        "NoFacegan: facegan is not installed and this folder is no facegan checkout: set FACEGAN_SOURCE to "
-        "facegan's git URL or folder (os.environ['FACEGAN_SOURCE'] = '...'), then run this cell again"
+        f"NoFacegan: {first} and this folder is no facegan checkout: set FACEGAN_SOURCE to facegan's "
+        "git URL or folder (os.environ['FACEGAN_SOURCE'] = '...'), then run this cell again: "
+        "it installs facegan[notebook]"
     ]
     assert not list(content.iterdir())  # nothing installed, nothing written
 

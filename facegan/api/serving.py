@@ -30,6 +30,7 @@ class Serving:
         self.sources = sources
         self.options = options
         self.server = None  # facegan.serving.server.Server once started
+        self._depth = 0  # with blocks entered and not yet left: only the outermost one's end stops it
 
     def start(self) -> Serving:
         """Load the models' versions and open the ports (TensorFlow loads here)."""
@@ -46,10 +47,14 @@ class Serving:
             self.server = None
 
     def __enter__(self) -> Serving:
-        return self.start()
+        self.start()
+        self._depth += 1
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self._depth -= 1
+        if self._depth == 0:
+            self.stop()
 
     @property
     def _host(self) -> str:

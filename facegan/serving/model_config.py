@@ -10,6 +10,7 @@ from google.protobuf import text_format
 
 from facegan.client import protocol
 from facegan.errors import UsageError
+from facegan.layout import RunDir
 from facegan.serving.text import shorten
 
 
@@ -75,5 +76,14 @@ def check_sources(sources: list[ModelSource]) -> None:
             raise UsageError("every model needs a name")
         if not s.base_path.is_dir():
             raise UsageError(f"model base path {s.base_path} does not exist (create it with `facegan export`)")
+        # An empty base path is served, as TF Serving does (versions appear when exported). These two
+        # never hold versions: a run folder, and one version of a model.
+        if (s.base_path / "saved_model.pb").is_file():
+            raise UsageError(
+                f"{s.base_path} is one version of a model: serve the folder above it, {s.base_path.parent}"
+            )
+        run = RunDir(s.base_path)
+        if run.config.is_file() and run.checkpoints.is_dir():
+            raise UsageError(f"{s.base_path} is a training run: export it first (facegan export --run {s.base_path})")
         if s.policy == "specific" and not s.versions:
             raise UsageError(f"model {s.name}: the 'specific' version policy lists no versions")

@@ -53,8 +53,8 @@ class ServerOptions:
         """The rules any way of starting a server (the command, facegan.serve) is held to."""
         ports = {"port": self.port, "rest_port": self.rest_port, "monitoring_port": self.monitoring_port}
         for name, port in ports.items():
-            if port is not None and not 0 <= port <= 65535:
-                raise UsageError(f"{name} must be in 0..65535, got {port}")
+            if port is not None and (type(port) is not int or not 0 <= port <= 65535):  # not "8500", 1.5, True
+                raise UsageError(f"{name} must be a whole number in 0..65535, got {port!r}")
         if self.rest_port and self.rest_port == self.port:
             raise UsageError("the REST port must differ from the gRPC port")
         if self.max_batch < 1 or self.workers < 1:

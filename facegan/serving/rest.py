@@ -246,9 +246,13 @@ class RestServer:
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         dispatcher = ThreadedTaskDispatcher()
         dispatcher.set_thread_count(threads)
-        self._server = GuardedServer(
-            self.app, self._sockets, dispatcher=dispatcher, adj=adjustments, sockinfo=adjustments.listen[0]
-        )
+        try:
+            self._server = GuardedServer(
+                self.app, self._sockets, dispatcher=dispatcher, adj=adjustments, sockinfo=adjustments.listen[0]
+            )
+        except BaseException:  # the port is busy: the worker threads started above must not outlive this
+            dispatcher.shutdown()
+            raise
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="facegan-rest", daemon=True)
 
@@ -273,7 +277,8 @@ class RestServer:
             time.sleep(0.05)
         self._server.task_dispatcher.shutdown()
         self._in_loop(lambda: wasyncore.close_all(self._sockets))
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # never started: nothing to join (Server's failed start)
+            self._thread.join(timeout=5)
 
     def _answering(self) -> bool:
         """A request is being computed or waits for a worker, or an answer is still unsent. (A

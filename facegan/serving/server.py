@@ -50,6 +50,47 @@ class Server:
         prediction = PredictionService(self.predictor, options.typed_fields)
         self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, ModelService(self.predictor)))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        self.monitoring_port = None
+        self._rest = None
+        self.rest_port = None
+        self._grpc_started = False
+        self._config_text = Path(options.config_file).read_bytes() if options.config_file else b""
+        self._config_problem: str | None = None  # the watcher's last problem: each is logged once
+        self._content_problem: str | None = None  # what is wrong with the file's current text, if anything
+        self._stop_config = threading.Event()
+        self._config_thread = None
+        try:  # every port is bound here, before anything loads: a busy one fails at once and leaves none bound
+            self._bind(options)
+        except BaseException:
+            if self._rest is not None:
+                self._rest.stop(0)
+            self.metrics.close()
+            raise
+
+    def _bind(self, options: ServerOptions) -> None:
+        """REST, then the monitoring port, then gRPC's (last: an unstarted gRPC server frees its
+        port only by running, so nothing may fail after it is bound)."""
+        if options.rest_port is not None:
+            try:
+                self._rest = RestServer(
+                    self.predictor,
+                    options.host,
+                    options.rest_port,
+                    metrics_path=options.metrics_path,
+                    timeout_s=options.rest_timeout_s,
+                )
+            except OSError as e:
+                raise UsageError(
+                    f"cannot listen on {options.host}:{options.rest_port} for REST ({e.strerror})"
+                ) from None
+            self.rest_port = self._rest.port
+        if options.monitoring_port is not None:
+            try:
+                self.monitoring_port = self.metrics.serve_http(options.monitoring_port, options.host)
+            except OSError as e:
+                raise UsageError(
+                    f"cannot listen on {options.host}:{options.monitoring_port} for metrics ({e.strerror})"
+                ) from None
         address = f"{options.host}:{options.port}"
         credentials = None
         if options.tls is not None:
@@ -68,29 +109,6 @@ class Server:
             self.port = 0
         if not self.port:
             raise UsageError(f"cannot listen on {address} (port in use, or not an address of this machine)")
-        self.monitoring_port = None
-        self._rest = None
-        self.rest_port = None
-        if options.rest_port is not None:
-            try:
-                self._rest = RestServer(
-                    self.predictor,
-                    options.host,
-                    options.rest_port,
-                    metrics_path=options.metrics_path,
-                    timeout_s=options.rest_timeout_s,
-                )
-            except OSError as e:
-                self._grpc.stop(0)
-                raise UsageError(
-                    f"cannot listen on {options.host}:{options.rest_port} for REST ({e.strerror})"
-                ) from None
-            self.rest_port = self._rest.port
-        self._config_text = Path(options.config_file).read_bytes() if options.config_file else b""
-        self._config_problem: str | None = None  # the watcher's last problem: each is logged once
-        self._content_problem: str | None = None  # what is wrong with the file's current text, if anything
-        self._stop_config = threading.Event()
-        self._config_thread = None
 
     def _watch_config(self) -> None:
         """Re-read --model-config-file as TF Serving's --model_config_file_poll_wait_seconds does.
@@ -178,9 +196,21 @@ class Server:
             self.health.set(service, overall)
 
     def start(self) -> Server:
+        """Load the first versions, then answer. A failure here stops everything started so far."""
+        try:
+            return self._start()
+        except BaseException:
+            if not self._grpc_started:
+                self._grpc.start()  # gRPC frees an unstarted server's port only once it has run
+                self._grpc_started = True
+            self.stop(0)
+            raise
+
+    def _start(self) -> Server:
         self._changed()
         self.manager.poll()  # the first versions load before the port opens, as in TF Serving
         self._grpc.start()
+        self._grpc_started = True
         if self._rest is not None:
             self._rest.start()
         self.manager.start_polling(self.options.poll_wait_s)
@@ -192,8 +222,6 @@ class Server:
                 "batching parameters that facegan parses but does not act on: %s",
                 ", ".join(self.options.batching.ignored),
             )
-        if self.options.monitoring_port is not None:
-            self.monitoring_port = self.metrics.serve_http(self.options.monitoring_port, self.options.host)
         return self
 
     def stop(self, grace_s: float = 30.0) -> None:
