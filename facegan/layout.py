@@ -82,8 +82,27 @@ class RunDir(Folder):
         except (ValueError, TypeError, KeyError):
             raise ConfigError(f"{self.config} is not a facegan run config") from None
 
-    def metrics_lines(self) -> list[str]:
-        return self.metrics.read_text().splitlines() if self.metrics.is_file() else []
+    def metrics_rows(self) -> list[dict]:
+        """metrics.jsonl's rows, one per epoch. A last line cut short (a run killed while writing
+        it: no newline after it) is left out, so the history before it stays readable; any other
+        line that is not an epoch's JSON object is a ConfigError naming it."""
+        if not self.metrics.is_file():
+            return []
+        lines = self.metrics.read_text(errors="replace").split("\n")
+        rows = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):  # the write was cut short
+                    break
+                raise ConfigError(f"{self.metrics} line {number} is not JSON") from None
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise ConfigError(f"{self.metrics} line {number} is not an epoch's metrics")
+            rows.append(row)
+        return rows
 
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving's name, relative to a version folder

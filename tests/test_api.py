@@ -223,3 +223,22 @@ def test_leaving_an_inner_with_block_keeps_the_server_running(model_dir):
         assert server.models == {"facegan": [1]}  # still running: the outer block has not ended
         address = server.grpc_address
     assert _closed(address)
+
+
+def test_a_metrics_line_cut_short_by_a_kill_loses_only_itself(trained_run, tmp_path):
+    """#39 item 5: a run killed while writing metrics.jsonl left a truncated last line, and
+    Run.metrics and quality_line() raised a raw JSONDecodeError: the whole history was lost."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    whole = facegan.Run(run).metrics
+    assert len(whole) == 2
+    text = (run / "metrics.jsonl").read_text()
+    (run / "metrics.jsonl").write_text(text + text.splitlines()[-1][:25])  # a third line, cut short
+    cut = facegan.Run(run)
+    assert cut.metrics == whole
+    assert cut.quality_line().startswith("quality after 2 epochs")
+    (run / "metrics.jsonl").write_text("{not json\n" + text)  # damage that no kill makes: said, in one line
+    with pytest.raises(UsageError, match=r"metrics.jsonl line 1 is not JSON"):
+        facegan.Run(run).metrics

@@ -8,7 +8,6 @@ TensorFlow/Keras load inside the functions that need them, so `import facegan` s
 from __future__ import annotations
 
 import base64
-import json
 import os
 from pathlib import Path
 
@@ -146,7 +145,7 @@ class Run:
     @property
     def metrics(self) -> list[dict]:
         """One row per completed epoch: losses, D's accuracies, speed, and SWD / face rate where evaluated."""
-        return [json.loads(line) for line in self.dir.metrics_lines() if line.strip()]
+        return self.dir.metrics_rows()
 
     @property
     def quality(self) -> dict | None:

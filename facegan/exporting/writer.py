@@ -31,7 +31,7 @@ def model_card(cfg, run: RunDir, ckpt_meta: dict, version: int) -> dict:
     from facegan.exporting.projection import DEFAULT_STEPS, MAX_STEPS
     from facegan.sampling import SEED_TO_Z_ALGORITHM
 
-    lines = run.metrics_lines()
+    rows = run.metrics_rows()
     data = json.loads(run.data_manifest.read_text()) if run.data_manifest.is_file() else {}
     return {
         "format": "facegan-model-card/1",
@@ -45,12 +45,12 @@ def model_card(cfg, run: RunDir, ckpt_meta: dict, version: int) -> dict:
         "run": run.path.name,
         "epochs_trained": ckpt_meta.get("epoch"),
         "data": {"name": cfg.data.path or EMBEDDED, "count": data.get("count"), "sha256": data.get("sha256")},
-        "last_metrics": json.loads(lines[-1]) if lines else None,
+        "last_metrics": rows[-1] if rows else None,
         # the latest SWD and face-rate figures training wrote (`facegan evaluate` measures any version anew)
         "quality": next(
             (
                 {k: v for k, v in r.items() if k.startswith(("swd", "face_rate")) or k in ("epoch", "images_seen")}
-                for r in map(json.loads, reversed(lines))
+                for r in reversed(rows)
                 if "swd" in r
             ),
             None,

@@ -60,11 +60,12 @@ def preview_z(cfg: Config) -> np.ndarray:
     return rng.standard_normal((cfg.preview.rows * cfg.preview.cols, cfg.model.latent_dim)).astype(np.float32)
 
 
-def _drop_metrics_after(path: Path, epoch: int) -> None:
-    """A run killed between its metrics line and its checkpoint redoes that epoch: drop the line."""
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
-        fileio.write_text(path, "".join(ln + "\n" for ln in lines))
+def _drop_metrics_after(run: RunDir, epoch: int) -> None:
+    """A run killed between its metrics line and its checkpoint redoes that epoch: drop the line
+    (and a line cut short by the kill)."""
+    if run.metrics.is_file():
+        rows = [row for row in run.metrics_rows() if row["epoch"] <= epoch]
+        fileio.write_text(run.metrics, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             gan = build_gan(cfg, backend)
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
         if resumed:
-            _drop_metrics_after(run.run.metrics, first_epoch)
+            _drop_metrics_after(run.run, first_epoch)
         if first_epoch >= t.epochs:
             print(f"{run.run.path}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
             return

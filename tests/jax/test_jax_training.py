@@ -1,7 +1,6 @@
 """Training on JAX without TensorFlow: a run folder, a resume, and data parallelism on two CPU
 devices (the interpreter is started with XLA_FLAGS=--xla_force_host_platform_device_count=2)."""
 
-import json
 
 import numpy as np
 from configs import tiny_config
@@ -11,7 +10,7 @@ from facegan.training.run import train
 
 
 def metrics(run: RunDir) -> list[dict]:
-    return [json.loads(line) for line in run.metrics_lines()]
+    return run.metrics_rows()
 
 
 def test_a_run_trains_resumes_and_writes_the_same_files(out_dir, capsys):
