@@ -241,4 +241,21 @@ def test_a_metrics_line_cut_short_by_a_kill_loses_only_itself(trained_run, tmp_p
     assert cut.quality_line().startswith("quality after 2 epochs")
     (run / "metrics.jsonl").write_text("{not json\n" + text)  # damage that no kill makes: said, in one line
     with pytest.raises(UsageError, match=r"metrics.jsonl line 1 is not JSON"):
-        facegan.Run(run).metrics
+        _ = facegan.Run(run).metrics
+
+
+def test_run_faces_take_seeds_by_the_one_rule_and_work_in_chunks(trained_run, monkeypatch):
+    """#39 items 6 and 7: Run.faces([1.5]) made seed 1's face; all seeds went through one pass."""
+    from facegan.api import runs
+
+    run = facegan.Run(trained_run)
+    for bad in ([1.5], ["7"], [[1, 2]], [2**64]):
+        with pytest.raises(UsageError, match="seed"):
+            run.faces(bad)
+    whole = run.faces(range(7))
+    monkeypatch.setattr(runs, "FACES_CHUNK", 3)
+    passes = []
+    generate = facegan.Run.generate
+    monkeypatch.setattr(facegan.Run, "generate", lambda self, z, c=None: passes.append(len(z)) or generate(self, z, c))
+    assert np.array_equal(run.faces(range(7)), whole)
+    assert passes == [3, 3, 1]

@@ -1,6 +1,7 @@
 """Config, seed lists, image grids and atomic files: the small shared modules."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ from PIL import Image
 
 from facegan import fileio, images
 from facegan.config import PRESETS, Config, preset
-from facegan.errors import ConfigError
-from facegan.seeds import parse_seeds
+from facegan.errors import ConfigError, UsageError
+from facegan.seeds import check_seeds, parse_seeds
 
 
 def test_parse_seeds():
@@ -19,6 +20,44 @@ def test_parse_seeds():
     for bad in ("", "a", "1,,2", "5-1", "-3", "1-2-3", "0-99999999", str(2**31)):
         with pytest.raises(ValueError):
             parse_seeds(bad)
+
+
+@pytest.mark.parametrize(
+    "seeds, expected",
+    [
+        (5, [5]),
+        ([1, 2], [1, 2]),
+        (range(3), [0, 1, 2]),
+        (np.arange(2, dtype=np.int32), [0, 1]),
+        ((np.int64(-4),), [-4]),
+    ],
+)
+def test_check_seeds_takes_whole_numbers_as_they_are(seeds, expected):
+    out = check_seeds(seeds)
+    assert out.dtype == np.int64 and out.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "seeds, words",
+    [
+        ([1.5], "whole numbers, got 1.5"),
+        (1.5, "got float"),
+        (["7"], "got '7'"),
+        ("7", "got str"),
+        ([True], "got True"),
+        ([[1, 2]], "got [1, 2]"),
+        (np.zeros((2, 2), np.int64), "flat list"),
+        (np.array([1.0]), "array of float64"),
+        ([2**64], "18446744073709551616 does not fit int64"),
+        ([10**5000], "of 16610 bits does not fit int64"),
+        (np.array([2**63], np.uint64), "does not fit int64"),
+        ([], "no seeds"),
+    ],
+)
+def test_check_seeds_refuses_what_it_would_have_to_round_flatten_or_wrap(seeds, words):
+    """#39 item 7: the one rule for seeds (FaceClient, RestClient, LocalFaces and Run call it)."""
+    with pytest.raises(UsageError, match=re.escape(words)):
+        check_seeds(seeds)
 
 
 def test_presets_valid_and_round_trip():

@@ -63,3 +63,16 @@ def test_client_and_cli_import_without_tensorflow():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_clients_take_seeds_by_the_one_rule_before_any_call():
+    """#39 item 7: the seeds are checked by facegan.seeds.check_seeds before a request is sent
+    (nothing listens on port 1: a request would fail with UNAVAILABLE instead)."""
+    from facegan.client import FaceClient, RestClient
+    from facegan.errors import UsageError
+
+    for client in (FaceClient("127.0.0.1:1", timeout=1), RestClient("http://127.0.0.1:1", timeout=1)):
+        with client:
+            for bad in ([1.5], ["7"], [[1, 2]], [2**64], []):
+                with pytest.raises(UsageError):
+                    client.from_seeds(bad)

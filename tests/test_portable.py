@@ -86,6 +86,27 @@ def test_local_faces_are_the_servers_without_a_server(exports, saved_model):
         LocalFaces(exports / "litert")
 
 
+def test_local_faces_work_in_batches_and_take_seeds_by_the_one_rule(exports):
+    """#39 items 6 and 7: from_seeds ran every seed in one model call (1,000 seeds peaked at
+    959 MB; 10,000 passed 8 GB), and took 1.5 as seed 1, '7' as 7, nested lists flattened."""
+    from facegan.client.local import BATCH, LocalFaces
+    from facegan.errors import UsageError
+
+    with LocalFaces(exports / "onnx") as local:
+        calls = []
+        run = local._session.run
+        local._session = type(
+            "Recording", (), {"run": lambda _, names, feeds: calls.append(len(feeds["z"])) or run(names, feeds)}
+        )()
+        faces, z = local.from_seeds(range(1000))
+        assert faces.shape == (1000, 32, 32, 3) and z.shape == (1000, 100)
+        assert calls == [BATCH] * (1000 // BATCH) + [1000 % BATCH]
+        assert np.array_equal(faces[130:135], local.from_seeds(range(130, 135))[0])  # batches change nothing
+        for bad in ([1.5], ["7"], [[1, 2]], [2**64], 1.5, "7", [True], []):
+            with pytest.raises(UsageError):
+                local.from_seeds(bad)
+
+
 @pytest.mark.parametrize("model_format, file", [("onnx", "generator.onnx"), ("litert", "generator.tflite")])
 def test_the_card_records_the_format_and_checksum(exports, model_format, file):
     folder = exports / model_format

@@ -17,6 +17,9 @@ from facegan import extras
 from facegan.api.train_options import config_for, fixed_on_resume
 from facegan.errors import UsageError
 from facegan.layout import RunDir
+from facegan.seeds import check_seeds
+
+FACES_CHUNK = 1024  # seeds per seed_to_z and generator pass in Run.faces: memory bounded by the result
 
 
 @extras.explained
@@ -202,8 +205,13 @@ class Run:
         [N, res, res, 3]: the same z (`seed_to_z`) as an export's from_seed, no server."""
         from facegan.sampling import seed_to_z
 
+        seeds = check_seeds(seeds)  # before anything loads
         cfg, _ = self._generator(checkpoint)
-        return self.generate(seed_to_z(list(seeds), cfg.model.latent_dim).numpy(), checkpoint)
+        parts = [
+            self.generate(seed_to_z(seeds[i : i + FACES_CHUNK], cfg.model.latent_dim).numpy(), checkpoint)
+            for i in range(0, len(seeds), FACES_CHUNK)
+        ]
+        return np.concatenate(parts)
 
     def generate(self, z, checkpoint: str | int | None = None) -> np.ndarray:
         """Faces for latent vectors z [N, latent_dim], uint8 [N, res, res, 3]."""

@@ -16,6 +16,9 @@ import numpy as np
 from facegan import extras
 from facegan.client import philox
 from facegan.layout import PORTABLE_CARD_FILE
+from facegan.seeds import check_seeds
+
+BATCH = 64  # faces per model call, as the server's and Run.faces' batches
 
 
 def read_onnx_export(folder: str | os.PathLike) -> tuple[dict, str, bytes]:
@@ -55,17 +58,21 @@ class LocalFaces:
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def generate(self, z) -> np.ndarray:
-        """Faces (uint8 [N, H, W, 3]) for latent vectors z [N, latent_dim]."""
+        """Faces (uint8 [N, H, W, 3]) for latent vectors z [N, latent_dim], BATCH at a time: the
+        memory a call takes grows with N's faces, not with one model call over all of them."""
         z = np.asarray(z, np.float32)
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must be [N, {self.latent_dim}], got {list(z.shape)}")
-        return self._session.run(["images"], {"z": z})[0]
+        if not len(z):
+            raise ValueError("z is empty: no faces to make")
+        batches = (z[i : i + BATCH] for i in range(0, len(z), BATCH))
+        return np.concatenate([self._session.run(["images"], {"z": batch})[0] for batch in batches])
 
     def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
-        """Faces and their z for int64 seeds: the server's `from_seed`, computed here."""
-        z = philox.seed_to_z(np.asarray(seeds, np.int64).reshape(-1), self.latent_dim)
+        """Faces and their z for seeds (facegan.seeds.check_seeds): the server's `from_seed`, computed here."""
+        z = philox.seed_to_z(check_seeds(seeds), self.latent_dim)
         return self.generate(z), z
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 
 from facegan.client.errors import ServingError
+from facegan.seeds import check_seeds
 from facegan.versions import DEFAULT_MODEL_NAME
 
 
@@ -90,7 +91,7 @@ class ModelClient:
 
     def from_seeds(self, seeds) -> tuple[np.ndarray, np.ndarray]:
         """Faces and their z for integer seeds (the from_seed signature: the same z as `facegan sample`)."""
-        out = self.predict("from_seed", {"seed": np.asarray(seeds, np.int64).reshape(-1)})
+        out = self.predict("from_seed", {"seed": check_seeds(seeds)})
         return np.asarray(out["images"], np.uint8), np.asarray(out["z"], np.float32)
 
     def project(self, image, steps: int | None = None) -> Projection:

@@ -84,9 +84,20 @@ def box_muller(x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sin_v1 * radius, cos_v1 * radius
 
 
+CHUNK = 4096  # seeds per pass: the Philox lanes of a pass take ~100 bytes a number, so passes bound the memory
+
+
 def seed_to_z(seeds, latent_dim: int) -> np.ndarray:
-    """int64 seeds [N] -> float32 z [N, latent_dim]: TensorFlow's numbers (see the module's notes)."""
+    """int64 seeds [N] -> float32 z [N, latent_dim]: TensorFlow's numbers (see the module's notes).
+    CHUNK seeds at a time into the result: the memory is the result's plus one chunk's."""
     seeds = np.asarray(seeds, np.int64).reshape(-1)
+    z = np.empty((len(seeds), latent_dim), np.float32)
+    for i in range(0, len(seeds), CHUNK):
+        z[i : i + CHUNK] = _seed_to_z(seeds[i : i + CHUNK], latent_dim)
+    return z
+
+
+def _seed_to_z(seeds: np.ndarray, latent_dim: int) -> np.ndarray:
     key, counter = key_and_counter(seeds)
     blocks = -(-latent_dim // 4)  # each Philox block gives four words: two Box-Muller pairs
     block = np.arange(blocks, dtype=np.uint64)[None, :]

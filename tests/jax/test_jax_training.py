@@ -1,7 +1,6 @@
 """Training on JAX without TensorFlow: a run folder, a resume, and data parallelism on two CPU
 devices (the interpreter is started with XLA_FLAGS=--xla_force_host_platform_device_count=2)."""
 
-
 import numpy as np
 from configs import tiny_config
 
