@@ -105,6 +105,21 @@ class RunDir(Folder):
         return rows
 
 
+def file_in(folder: Path, name) -> Path:
+    """The file a card names, which must lie inside the card's folder: a plain relative name, no
+    '..', no absolute path, and not a symlink that leads out. ConfigError otherwise. Every path
+    read from a card goes through here."""
+    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+        raise ConfigError(f"the card in {folder} names a file as {name!r:.60}")
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ConfigError(f"the card in {folder} names {name!r:.60}, outside its folder")
+    path = Path(folder) / relative
+    if not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ConfigError(f"the card in {folder} names {name!r:.60}, which leads outside its folder")
+    return path
+
+
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving's name, relative to a version folder
 MODEL_CARD_FILE = "assets.extra/facegan.json"
 PORTABLE_CARD_FILE = "facegan.json"  # the card in an ONNX or LiteRT export folder (export --format onnx|litert)

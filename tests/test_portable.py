@@ -129,6 +129,8 @@ def test_bad_exports_exit_2_with_one_line_and_write_nothing(trained_run, model_d
         (("--format", "onnx"), "format onnx needs out"),
         (("--format", "litert", "--out", tmp_path / "y", "--version", "3"), "version is for format savedmodel"),
         (("--out", tmp_path / "z"), "out is for format onnx or litert"),
+        # #39 item 10: inside a served base path, "version 2" then failed to load every 60 s
+        (("--format", "onnx", "--out", model_dir / "2"), "is named like a version folder"),
     ]
     for args, message in cases:
         res = run_cli("export", "--run", trained_run, *args)

@@ -2,6 +2,8 @@
 read back from the page's canvases, are `facegan serve`'s faces within 1/255 per pixel; bad
 seeds get a readable message; the page works offline once loaded."""
 
+import hashlib
+import json
 import shutil
 
 import numpy as np
@@ -127,8 +129,9 @@ def test_bad_builds_exit_2_with_one_line_and_write_nothing(site, tmp_path):
     (taken / "index.html").write_text("someone else's page")
     damaged = tmp_path / "damaged"
     shutil.copytree(onnx, damaged)
-    with open(damaged / "generator.onnx", "ab") as f:
-        f.write(b"\0")
+    data = bytearray((damaged / "generator.onnx").read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes
+    (damaged / "generator.onnx").write_bytes(bytes(data))
     cases = [
         (("--model", onnx, "--out", taken), "is not empty"),
         (("--model", tmp_path / "nothing", "--out", tmp_path / "a"), "is not an export folder"),
@@ -141,3 +144,68 @@ def test_bad_builds_exit_2_with_one_line_and_write_nothing(site, tmp_path):
         assert words in res.stderr, (args, res.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged", "taken"]
     assert [p.name for p in taken.iterdir()] == ["index.html"]
+
+
+def _card_variant(onnx, folder, change):
+    """A copy of the ONNX export whose card `change` rewrites (it gets the card dict and the folder)."""
+    shutil.copytree(onnx, folder)
+    card = json.loads((folder / "facegan.json").read_text())
+    card = change(card, folder)
+    (folder / "facegan.json").write_text(json.dumps(card))
+    return folder
+
+
+def _named(card, name, data: bytes | None = None, folder=None):
+    """The card's one file renamed to `name`, its facts those of `data` (default: the model's own)."""
+    ((old_name, facts),) = card["files"].items()
+    if data is not None:
+        facts = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    card["files"] = {name: facts}
+    return card
+
+
+def test_a_card_names_only_files_inside_its_folder_and_a_bad_card_is_one_line(site, tmp_path):
+    """#39 items 8 and 9: a card's file entry pointing outside the export (an absolute path,
+    '..', a symlink out) was published as model/generator.onnx when its SHA-256 matched; a
+    malformed card raised KeyError, AttributeError or "too many values to unpack"."""
+    onnx = site.parent / "onnx"
+    secret = tmp_path / "secret.onnx"
+    secret.write_bytes(b"\x08 not a model, a secret")
+    model = (onnx / "generator.onnx").read_bytes()
+
+    def symlinked(card, folder):
+        (folder / "link.onnx").symlink_to(secret)
+        return _named(card, "link.onnx", secret.read_bytes())
+
+    def not_onnx(card, folder):
+        (folder / "other.onnx").write_bytes(b"PK\x03\x04 a zip")
+        return _named(card, "other.onnx", b"PK\x03\x04 a zip")
+
+    variants = {
+        "absolute": (lambda c, f: _named(c, str(secret), secret.read_bytes()), "outside its folder"),
+        "dotdot": (lambda c, f: _named(c, "../secret.onnx", secret.read_bytes()), "outside its folder"),
+        "symlink": (symlinked, "leads outside its folder"),
+        "list": (lambda c, f: [c], "is not a facegan card"),
+        "no-files": (lambda c, f: {k: v for k, v in c.items() if k != "files"}, "exactly one model file"),
+        "two-files": (
+            lambda c, f: {**c, "files": {**c["files"], "b.onnx": {"sha256": "0", "bytes": 1}}},
+            "exactly one",
+        ),
+        "bytes": (
+            lambda c, f: {**c, "files": {"generator.onnx": {**c["files"]["generator.onnx"], "bytes": 7}}},
+            "not the 7 bytes",
+        ),
+        "huge": (
+            lambda c, f: {**c, "files": {"generator.onnx": {**c["files"]["generator.onnx"], "bytes": 2**40}}},
+            "at most",
+        ),
+        "not-onnx": (not_onnx, "is not an ONNX model"),
+        "latent": (lambda c, f: {**c, "latent_dim": "100"}, "no valid 'latent_dim'"),
+    }
+    for name, (change, words) in variants.items():
+        folder = _card_variant(onnx, tmp_path / name, change)
+        res = run_cli("web", "--model", folder, "--out", tmp_path / f"site-{name}")
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (name, res.stderr)
+        assert words in res.stderr, (name, res.stderr)
+        assert not (tmp_path / f"site-{name}").exists(), name
+    assert model == (onnx / "generator.onnx").read_bytes()

@@ -102,6 +102,11 @@ def _portable(run_path: Path, model_format: str, out, checkpoint, base_path, nam
             raise UsageError(f"{option} is for format savedmodel; format {model_format} writes to out")
     if out is None:
         raise UsageError(f"format {model_format} needs out, a new or empty folder")
+    if parse_version(Path(out).name) is not None:
+        raise UsageError(
+            f"{out} is named like a version folder, which TF Serving and facegan serve would try to load as a "
+            f"SavedModel: give a {model_format} export a folder of its own (e.g. exports/{model_format})"
+        )
     check_new_folder(out)  # before TensorFlow loads: a mistake costs no time
     _check_run(run_path)
     from facegan.exporting.portable import export_portable

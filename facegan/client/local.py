@@ -15,10 +15,12 @@ import numpy as np
 
 from facegan import extras
 from facegan.client import philox
-from facegan.layout import PORTABLE_CARD_FILE
+from facegan.layout import PORTABLE_CARD_FILE, file_in
 from facegan.seeds import check_seeds
 
 BATCH = 64  # faces per model call, as the server's and Run.faces' batches
+MAX_MODEL_BYTES = 2**31  # protobuf's limit for one ONNX file; a card claiming more is refused before any read
+ONNX_FIRST_BYTE = b"\x08"  # ModelProto's field 1 (ir_version, a varint), which every ONNX writer puts first
 
 
 def read_onnx_export(folder: str | os.PathLike) -> tuple[dict, str, bytes]:
@@ -35,14 +37,43 @@ def read_onnx_export(folder: str | os.PathLike) -> tuple[dict, str, bytes]:
         card = json.loads(card_path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{card_path} cannot be read as JSON: {e}") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{card_path} is not a facegan card (a JSON object)")
     if card.get("model_format") != "onnx":
-        raise ValueError(f"{folder} holds a {card.get('model_format')!r} export, not onnx")
-    [(name, facts)] = card["files"].items()
-    path = folder / name
-    model = path.read_bytes() if path.is_file() else b""
+        raise ValueError(f"{folder} holds a {card.get('model_format')!r:.40} export, not onnx")
+    name, facts = _model_entry(card, card_path)
+    path = file_in(folder, name)
+    size = path.stat().st_size if path.is_file() else None
+    if size != facts["bytes"]:
+        raise ValueError(f"{path} is missing or not the {facts['bytes']} bytes its card says: damaged or replaced")
+    try:
+        model = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path} cannot be read: {e.strerror}") from None
     if hashlib.sha256(model).hexdigest() != facts["sha256"]:
-        raise ValueError(f"{path} is missing or does not match the SHA-256 in its card: damaged or replaced")
+        raise ValueError(f"{path} does not match the SHA-256 in its card: damaged or replaced")
+    if not model.startswith(ONNX_FIRST_BYTE):
+        raise ValueError(f"{path} is not an ONNX model")
     return card, name, model
+
+
+def _model_entry(card: dict, card_path: Path) -> tuple[str, dict]:
+    """The card's one model file: its name and its facts, checked; ValueError naming what is off."""
+    files = card.get("files")
+    if not isinstance(files, dict) or len(files) != 1:
+        raise ValueError(f"{card_path} must list exactly one model file under 'files'")
+    [(name, facts)] = files.items()
+    if not isinstance(name, str) or not name.endswith(".onnx"):
+        raise ValueError(f"{card_path} names {name!r:.60} as its model; an ONNX export's is a .onnx file")
+    if not isinstance(facts, dict) or not isinstance(facts.get("sha256"), str):
+        raise ValueError(f"{card_path} has no SHA-256 for {name}")
+    size = facts.get("bytes")
+    if type(size) is not int or not 0 < size <= MAX_MODEL_BYTES:
+        raise ValueError(f"{card_path} gives {name} a size of {size!r:.30} bytes; at most {MAX_MODEL_BYTES}")
+    for key in ("latent_dim", "resolution"):
+        if type(card.get(key)) is not int or not 0 < card[key] <= 4096:
+            raise ValueError(f"{card_path} has no valid {key!r}")
+    return name, facts
 
 
 class LocalFaces:

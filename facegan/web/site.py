@@ -61,6 +61,7 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
         (staging / "model").mkdir()
         (staging / "model" / "generator.onnx").write_bytes(model_bytes)
         # not the whole card: its config names local paths; config.json carries the facts the page shows
+        data = card.get("data") if isinstance(card.get("data"), dict) else {}
         config = {
             "latent_dim": card["latent_dim"],
             "resolution": card["resolution"],
@@ -71,7 +72,7 @@ def build_site(model: str | os.PathLike, out: str | os.PathLike, runtime: str | 
             "card": {
                 **{key: card.get(key) for key in CARD_FACTS},
                 # a data set on disk by its file name only: a public page has no business with local paths
-                "data": {**card["data"], "name": Path(str(card["data"].get("name"))).name},
+                "data": {**data, "name": Path(str(data.get("name"))).name},
             },
         }
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n")
