@@ -5,10 +5,15 @@ seeds get a readable message; the page works offline once loaded."""
 import hashlib
 import json
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
-from conftest import run_cli, start_server
+from conftest import run_cli, start_server, stop_process
 
 from facegan.client import FaceClient
 from facegan.demo.faces import slerp
@@ -209,3 +214,122 @@ def test_a_card_names_only_files_inside_its_folder_and_a_bad_card_is_one_line(si
         assert words in res.stderr, (name, res.stderr)
         assert not (tmp_path / f"site-{name}").exists(), name
     assert model == (onnx / "generator.onnx").read_bytes()
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def _closed_by_server(sock, timeout=60) -> bool:
+    """True once the server has closed `sock` (EOF or reset), False if it is still open after `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_the_static_server_serves_the_sites_files_and_nothing_else(site, tmp_path):
+    """#39 item 11: folders were listed, /%00 closed the connection with a traceback, and a
+    symlink inside the site served /etc/passwd."""
+    served = tmp_path / "site"
+    shutil.copytree(site, served)
+    (served / "passwd").symlink_to("/etc/passwd")
+    (served / "etc").symlink_to("/etc")
+    (served / "same.json").symlink_to(served / "config.json")  # a link that stays inside is fine
+    static = start(served)
+    port = static.server_address[1]
+    try:
+        assert _get(port, "/")[0] == 200 and _get(port, "/ort/ort.wasm.min.mjs")[0] == 200
+        assert _get(port, "/same.json") == (200, (served / "config.json").read_bytes())
+        for path in ("/ort/", "/model/", "/passwd", "/etc/passwd", "/etc/", "/../../etc/passwd", "/%2e%2e/secret"):
+            status, body = _get(port, path)
+            assert status == 404 and b"root:" not in body, (path, status)
+        assert _get(port, "/%00")[0] == 400
+        assert _get(port, "/index.html%00.png")[0] == 400
+        assert _get(port, "/")[0] == 200  # still serving
+    finally:
+        static.shutdown()
+        static.server_close()
+
+
+def _open(sock) -> bool:
+    """The server has not closed `sock` (nothing to read yet, no EOF)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_the_static_server_bounds_its_connections(site):
+    """#39 item 11: one thread per connection, without a bound. Connections are accepted in
+    the order they are made: the two first take the slots, the third is closed at once while
+    those two (whose idle deadline comes first) are still open."""
+    static = start(site, max_connections=2)
+    port = static.server_address[1]
+    try:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        extra = socket.create_connection(("127.0.0.1", port))
+        assert _closed_by_server(extra)
+        assert all(_open(sock) for sock in held)
+        for sock in (*held, extra):
+            sock.close()
+        end = time.monotonic() + 60  # the slots come back as their threads see the hang-ups
+        while _get(port, "/")[0] != 200:
+            assert time.monotonic() < end
+    finally:
+        static.shutdown()
+        static.server_close()
+
+
+def test_the_static_server_closes_idle_connections(site):
+    """#39 item 11: no idle timeout: a silent connection, or one that stops inside its headers,
+    held its thread for ever."""
+    static = start(site, idle_timeout_s=1.0)
+    port = static.server_address[1]
+    try:
+        silent = socket.create_connection(("127.0.0.1", port))
+        trickle = socket.create_connection(("127.0.0.1", port))
+        trickle.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n")  # and never the blank line
+        assert _closed_by_server(silent) and _closed_by_server(trickle)
+        silent.close()
+        trickle.close()
+    finally:
+        static.shutdown()
+        static.server_close()
+
+
+def test_clients_that_hang_up_cost_no_traceback(site):
+    import struct
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facegan.web.static_server", str(site), "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(proc.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+        for _ in range(40):  # ask for the 14 MB runtime, then reset the connection mid-answer
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /ort/ort-wasm-simd-threaded.wasm HTTP/1.0\r\n\r\n")
+            sock.recv(1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        assert _get(port, "/")[0] == 200
+    finally:
+        _, err = stop_process(proc, signal.SIGINT)
+    assert "Traceback" not in err and err.strip() == "", err[-2000:]
