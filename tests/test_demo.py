@@ -326,3 +326,41 @@ def test_the_cache_sweep_keeps_the_folder_under_its_byte_budget(tmp_path):
     left = sorted(p.parent.name for p in tmp_path.rglob("*.png"))
     assert left == [f"upload{i:02d}" for i in range(20, 30)]  # the newest ten: 1,000,000 bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == left  # emptied folders removed, old.png gone
+
+
+def test_the_first_find_a_face_waits_for_the_projection_process(model_dir, tmp_path):
+    """#39 item 12: the demo's 10 s deadline also covered the start of a fresh server's projection
+    process (TensorFlow's import and the model's load), and the first Find a face said the server
+    was not answering. Here the demo's own deadline is 1 s, shorter than any such start: the
+    projection has its own (PROJECT_TIMEOUT_S), so the first one on a fresh server succeeds."""
+    from facegan.demo.faces import FaceSource
+
+    server = start_server(model_dir)
+    try:
+        address = f"127.0.0.1:{server.port}"
+        with FaceClient(address) as client:
+            faces, _ = client.from_seeds([3])
+        photo = tmp_path / "photo.png"
+        Image.fromarray(faces[0]).save(photo)
+        source = FaceSource(address, timeout=1.0)
+        target, found, version = source.project(str(photo), 5)
+        assert target.shape == found.image.shape == (32, 32, 3) and version == 1
+    finally:
+        server.stop(1)
+
+
+def test_a_projection_past_its_deadline_is_not_called_a_server_that_is_down(model_dir, tmp_path):
+    from facegan.demo.faces import DemoError, FaceSource
+
+    server = start_server(model_dir)
+    try:
+        address = f"127.0.0.1:{server.port}"
+        photo = tmp_path / "photo.png"
+        Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(photo)
+        with pytest.raises(DemoError) as raised:
+            FaceSource(address, project_timeout=0.001).project(str(photo), 5)
+        assert f"The face server at {address} is up, but finding the face took longer than 0.001 s" in str(raised.value)
+    finally:
+        server.stop(1)
+    with pytest.raises(DemoError, match="is not answering"):  # and a server that is down still is one
+        FaceSource(address, project_timeout=0.5).project(str(photo), 5)

@@ -37,6 +37,10 @@ DEFAULT_SERVER = f"localhost:{DEFAULT_PORT}"
 DEFAULT_MAX_BATCH = 64
 PROJECT_STEPS = 200  # the `project` signature's optimisation steps
 PROJECT_MAX_STEPS = 500  # `project_steps` accepts 1..this (~5 s of one core's work at 32 px)
+# A projection's deadline, from the demo and `facegan project --server`: the first one on a server
+# also starts the version's projection process (TensorFlow's import and the model's load, up to
+# the server's 120 s START_TIMEOUT_S on a slow, busy machine), then runs up to 500 steps.
+PROJECT_TIMEOUT_S = 180.0
 # DEFAULT_MAX_BATCH faces at 128 px sent as typed int_val fields (up to 2 bytes per value) stay well below this.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facegan.client.protocol import PROJECT_MAX_STEPS
+from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_TIMEOUT_S
 from facegan.commands.common import add_server_options, server_options
 from facegan.errors import UsageError
 
@@ -22,7 +22,7 @@ COMPARE_SIDE = 256  # compare.png shows target and projection enlarged to this s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_server_options(p, timeout=60.0)
+    add_server_options(p, timeout=PROJECT_TIMEOUT_S)
     p.add_argument("--run", help="project locally with this run's generator (EMA weights when kept) instead")
     p.add_argument("--image", required=True, help="the photo (JPEG, PNG, WebP): centre square, resized like prepare")
     p.add_argument("--out", required=True, help="folder for target.png, projected.png, z.npy and compare.png")

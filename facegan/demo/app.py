@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import random
 import tempfile
@@ -25,6 +26,9 @@ from facegan.seeds import MAX_SEED
 LATEST = "latest"
 QUEUE_SIZE = 32  # requests waiting beyond this are turned away, so a burst can't pile up on the server
 CONCURRENCY = 4  # requests sent to the server at once
+PROJECTING = (  # the Find a face status while the server works
+    "Finding the face… (a few seconds; the first projection on a server also starts its process, up to a minute)"
+)
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]  # local fonts: no web-font downloads
 # 32 px faces, enlarged crisply
 CSS = "#gallery img, #explore-gallery img, #strip img, #gif img { image-rendering: pixelated; }"
@@ -172,6 +176,17 @@ def _gallery(faces: Faces) -> list[tuple[np.ndarray, str]]:
 def _handler(fn):
     """DemoError -> gr.Error: a readable message in the page; the app keeps running."""
 
+    if inspect.isgeneratorfunction(fn):  # a handler that shows a status first, then its answer
+
+        @functools.wraps(fn)
+        def steps(*args):
+            try:
+                yield from fn(*args)
+            except DemoError as e:
+                raise gr.Error(str(e), print_exception=False) from None
+
+        return steps
+
     @functools.wraps(fn)  # keeps the parameter names for the API page and gradio_client
     def wrapper(*args):
         try:
@@ -229,13 +244,15 @@ class Handlers:
     @_handler
     def project(self, photo, steps, version):
         started = time.perf_counter()
+        # said before the wait: the first projection on a server also starts its process
+        yield gr.skip(), gr.skip(), PROJECTING, gr.skip()
         target, result, answered = self.source.project(photo, steps, pinned_version(version))
         scale = max(1, 256 // target.shape[0])
         text = (
             f"pixel MSE **{result.loss:.5f}** (pixels in [0, 1]) after {int(steps)} steps, model version {answered}, "
             f"in {time.perf_counter() - started:.2f} s. *Use this z* sends the face to Interpolate and Explore z."
         )
-        return images.enlarge(target[None], scale)[0], images.enlarge(result.image[None], scale)[0], text, result.z
+        yield images.enlarge(target[None], scale)[0], images.enlarge(result.image[None], scale)[0], text, result.z
 
     def use_found(self, found):
         if found is None:
@@ -370,7 +387,8 @@ def find_tab(handlers: Handlers, version: gr.Dropdown, found: gr.State, use_targ
         gr.Markdown(
             "Upload a photo of a face: its centre square, at the model's resolution, is what the model looks "
             "for. The server runs gradient descent on z (the `project` signature) and sends back the closest "
-            f"face it can make and its z. JPEG, PNG or WebP, up to {MAX_UPLOAD}; a few seconds."
+            f"face it can make and its z. JPEG, PNG or WebP, up to {MAX_UPLOAD}; a few seconds (the first one "
+            "on a server also starts its projection process: up to a minute more)."
         )
         with gr.Row():
             photo = gr.File(label="photo", file_types=["image"], type="filepath", elem_id="photo")

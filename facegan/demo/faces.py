@@ -17,7 +17,7 @@ import numpy as np
 from facegan.client import FaceClient, RestClient, connect
 from facegan.client.errors import ServingError
 from facegan.client.model_client import Projection
-from facegan.client.protocol import PROJECT_MAX_STEPS
+from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_TIMEOUT_S
 from facegan.data.photo import photo_face
 from facegan.errors import DataError
 from facegan.seeds import MAX_SEED
@@ -108,29 +108,33 @@ class FaceSource:
         tls=None,
         client_cert=None,
         label: str | None = None,
+        project_timeout: float = PROJECT_TIMEOUT_S,
     ):
         self.address = address
+        self.project_timeout = max(project_timeout, 0.001)  # a projection's own deadline (protocol.py says why)
         self.label = label  # what "latest" means for this demo: a version label (stable, canary) or the newest
         self.model = model
         self.timeout = timeout
         self.tls = tls
         self.client_cert = client_cert
-        self._clients: dict[int | None, FaceClient | RestClient] = {}
+        self._clients: dict[tuple[int | None, float], FaceClient | RestClient] = {}
         self._lock = threading.Lock()
 
-    def client(self, version: int | None = None) -> FaceClient | RestClient:
+    def client(self, version: int | None = None, timeout: float | None = None) -> FaceClient | RestClient:
+        """The client for `version` whose calls have `timeout` seconds (default: the demo's)."""
+        key = (version, timeout or self.timeout)
         with self._lock:
-            if version not in self._clients:
-                self._clients[version] = connect(
+            if key not in self._clients:
+                self._clients[key] = connect(
                     self.address,
                     self.model,
-                    timeout=self.timeout,
+                    timeout=key[1],
                     tls=self.tls,
                     version=version,
                     label=self.label if version is None else None,
                     client_cert=self.client_cert,
                 )
-            return self._clients[version]
+            return self._clients[key]
 
     def _ask(self, fn):
         try:
@@ -188,8 +192,26 @@ class FaceSource:
             target = photo_face(data, int(signature["inputs"]["image"][1][1]))
         except DataError as e:
             raise DemoError(f"That photo can't be used: {e}.") from None
-        result = self._ask(lambda: client.project(target, steps))
+        try:
+            result = self.client(version, self.project_timeout).project(target, steps)
+        except ServingError as e:
+            raise DemoError(self._projection_failed(e, version)) from None
         return target, result, self.answering_version(version)
+
+    def _projection_failed(self, error: ServingError, version) -> str:
+        """The cause in words: a projection past its deadline on a server that answers otherwise
+        is not a server that is down."""
+        if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            try:
+                self.client(version).status()
+            except ServingError:
+                return readable(error, self.address)
+            return (
+                f"The face server at {self.address} is up, but finding the face took longer than "
+                f"{self.project_timeout:g} s, so it was stopped. The server may be busy with other "
+                "projections, or (the first one on a server) still starting their process: try again in a moment."
+            )
+        return readable(error, self.address)
 
     def explore(self, seed, dim, lo, hi, steps, version=None, z_base=None) -> Faces:
         """Sweep one number of seed's z (or of `z_base`, a projected photo's z)."""
