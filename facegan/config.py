@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,8 +113,11 @@ class Config:
             raise ConfigError(f"epochs must be >= 1, got {t.epochs}")
         if not 0.0 <= m.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {m.dropout}")
-        if t.g_lr <= 0 or t.d_lr <= 0:
-            raise ConfigError("learning rates must be > 0")
+        for name, rate in (("g_lr", t.g_lr), ("d_lr", t.d_lr)):
+            if not (math.isfinite(rate) and rate > 0):  # nan and inf pass a plain > 0 (nan) or fail at step 2
+                raise ConfigError(f"{name} must be a finite number > 0, got {rate}")
+        if not 0 <= t.seed <= MAX_TRAIN_SEED:
+            raise ConfigError(f"seed must be in 0..{MAX_TRAIN_SEED} (what NumPy's seeding takes), got {t.seed}")
         if not 0.0 <= t.beta_1 < 1.0:
             raise ConfigError(f"beta_1 must be in [0, 1), got {t.beta_1}")
         if not 0.0 <= t.label_smoothing < 0.5:
@@ -151,6 +155,7 @@ class Config:
         return self
 
 
+MAX_TRAIN_SEED = 2**32 - 1  # np.random.seed (which keras.utils.set_random_seed calls) takes 0..2**32 - 1
 STRATEGIES = ("default", "mirrored", "multiworker", "data-parallel")
 DEFAULT_PRESET = "fast32"  # what `facegan train` starts from without --preset
 

@@ -61,13 +61,45 @@ def test_flags_and_keywords_make_the_same_config():
         ({"progress": "loud"}, "progress must be one of auto, bar, lines, notebook"),
         ({"checkpoint": 3}, "checkpoint goes with resume"),
         ({"auto_resume": True}, "auto_resume needs run_dir"),
+        # #39 item 4: these raised NumPy's ValueError, DataError or FileExistsError after files
+        # were written, or trained 25-30 s before a NaN loss
+        ({"seed": 2**80}, "seed must be in 0..4294967295"),
+        ({"seed": -1}, "seed must be in 0..4294967295"),
+        ({"g_lr": float("nan")}, "g_lr must be a finite number > 0, got nan"),
+        ({"d_lr": float("inf")}, "d_lr must be a finite number > 0, got inf"),
+        ({"batch_size": 10**9}, "batch size 1000000000 is larger than the data set (100 images)"),
+        ({"run_dir": "FILE"}, "is a file, not a folder"),
     ],
 )
 def test_bad_training_options_fail_before_anything_is_written(tmp_path, options, words):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    options = {k: a_file if v == "FILE" else v for k, v in options.items()}
     with pytest.raises(UsageError) as e:
         facegan.train(runs_root=tmp_path / "runs", **options)
     assert words in str(e.value) and "\n" not in str(e.value)
     assert not (tmp_path / "runs").exists()
+    assert a_file.read_text() == "not a folder"
+
+
+def test_a_runs_root_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(UsageError, match="runs_root .* is a file, not a folder"):
+        facegan.train(runs_root=tmp_path / "runs", epochs=1)
+
+
+def test_bad_training_options_are_refused_before_tensorflow_loads():
+    """#39 item 4: a misspelt keyword cost 7-15 s and ~900 MB (TensorFlow loaded first)."""
+    code = (
+        "import sys, facegan\n"
+        "for options in ({'epoch': 2}, {'progress': 'loud'}, {'g_lr': float('nan')}, {'seed': -1}):\n"
+        "    try:\n        facegan.train(**options)\n"
+        "    except facegan.UsageError as e:\n        print(e)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 5 and lines[-1] == "[]", r.stdout + r.stderr
 
 
 def test_other_bad_calls_get_one_line_errors(tmp_path):

@@ -44,9 +44,12 @@ def train(
     (one tqdm.auto bar and the newest preview grid, updated in place), "bar" (a live bar per epoch
     that gives way to its line) or "lines" (one line per epoch). Bad options raise UsageError
     before anything is written."""
-    from facegan.training.callbacks import display_mode
+    from facegan.training.display import display_mode  # no Keras: every check below comes before TensorFlow loads
 
     display_mode(progress)  # an unknown mode fails here, before any work
+    for what, folder in (("runs_root", runs_root), ("run_dir", run_dir)):
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise UsageError(f"{what} {folder} is a file, not a folder")
     if auto_resume:
         resume = _auto_resume(preset, run_dir, resume, checkpoint, options)
         if resume is not None:

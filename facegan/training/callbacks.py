@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from facegan import images
-from facegan.errors import NonFiniteLossError, UsageError
+from facegan.errors import NonFiniteLossError
 from facegan.fileio import append_line
 from facegan.layout import RunDir
 from facegan.sampling import generate
@@ -64,31 +64,6 @@ class RunContext:
         the multiples, at the last epoch, and when training stops early (Ctrl-C, a callback)."""
         done = epoch + 1
         return done % every == 0 or done == self.epochs or self.interrupted or model.stop_training
-
-
-DISPLAYS = ("auto", "bar", "lines", "notebook")
-
-
-def in_notebook() -> bool:
-    """Whether this process is a Jupyter kernel (Jupyter, Colab, VS Code): tqdm.autonotebook's test."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-def display_mode(verbose: int | str | bool) -> str:
-    """How training shows itself: "bar" (a terminal: a live bar per epoch, then its line), "lines"
-    (CI, a pipe, a log: one line per epoch) or "notebook" (one tqdm.auto bar for the run and the
-    newest preview grid, updated in place). "auto" picks by where it runs; 0/1 mean lines/bar."""
-    if verbose == "auto":
-        if in_notebook():
-            return "notebook"
-        return "bar" if sys.stderr.isatty() else "lines"
-    if verbose in DISPLAYS:
-        return verbose
-    if verbose in (0, 1):  # the old verbose=0/1 (bool included)
-        return "bar" if verbose else "lines"
-    raise UsageError(f"progress must be one of {', '.join(DISPLAYS)}, got {verbose!r}")
 
 
 class ProgressBar(keras.callbacks.Callback):

@@ -22,6 +22,7 @@ from facegan.errors import CheckpointError, ConfigError
 from facegan.layout import RunDir
 from facegan.training import checkpoints
 from facegan.training.backend import Backend, replicas, scope
+from facegan.training.display import display_mode
 
 RUN_PATTERN = re.compile(r"^(\d{5})-")
 
@@ -84,11 +85,16 @@ def new_run(cfg: Config, runs_root: str | os.PathLike, run_dir: str | os.PathLik
     its config, preview z and data manifest. The data is loaded (and checked) before any folder
     is made."""
     from facegan.data.embedded import load_training_data
+    from facegan.data.pipeline import steps_per_epoch
 
     cfg = cfg.validate()
     images, manifest = load_training_data(cfg.data.path, cfg.model.resolution)
-    run = RunDir(run_dir) if run_dir else RunDir(new_run_dir(runs_root, cfg.name))
-    run.path.mkdir(parents=True, exist_ok=True)
+    steps_per_epoch(len(images), cfg.train.batch_size)  # a batch larger than the data: said before any write
+    try:
+        run = RunDir(run_dir) if run_dir else RunDir(new_run_dir(runs_root, cfg.name))
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder goes, no permission, a full disk
+        raise ConfigError(f"cannot make the run folder {run_dir or runs_root}: {e.strerror}") from None
     z_preview = preview_z(cfg)
     fileio.write_text(run.config, cfg.to_json())
     with fileio.atomic_path(run.preview_z) as tmp:
@@ -160,7 +166,7 @@ def train(
 ) -> Path:
     """Train a new run from `cfg`, or continue the run folder `resume` (from its newest intact
     checkpoint, or `from_checkpoint`: an epoch number or a file). Returns the run folder.
-    verbose: how progress shows (callbacks.display_mode): "auto", "bar", "lines" or "notebook" (0/1:
+    verbose: how progress shows (display.display_mode): "auto", "bar", "lines" or "notebook" (0/1:
     lines/bar). `callbacks`: more Keras callbacks, called first (bench/time_to_quality.py's clock)."""
     backend = Backend.current()
     if resume is not None:  # reading a run writes nothing: every worker opens the shared folder
@@ -226,7 +232,7 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             f"{steps} steps/epoch, {replicas(strategy)} replica(s), {backend.name}, {policy}",
             flush=True,
         )
-        display = cb.display_mode(verbose)
+        display = display_mode(verbose)
         callbacks = [
             *extra,
             cb.GracefulInterrupt(ctx),
