@@ -3,6 +3,7 @@ R1, EMA), `augment.py` (DiffAugment), `ada.py` (adaptive augmentation), `step.py
 forward and logs, once for both backends), `gan.py` (the two-tape TensorFlow step), `jax_step.py`
 (the JAX step: `jax.vjp`), `backend.py` (the backend, chosen once), `cpu.py` (the CPU's model,
 cores and bfloat16), `checkpoints.py`, `callbacks.py` (progress, reports, previews, checkpoints),
-`notebook.py` (the display in Jupyter and Colab), `tensorboard.py`, `cluster.py` (several hosts)
+`display.py` (which progress display, checked before Keras loads), `notebook.py` (the display in
+Jupyter and Colab), `tensorboard.py`, `cluster.py` (several hosts)
 and `run.py` (run folders, `train(cfg)`).
 """
