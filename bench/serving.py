@@ -223,7 +223,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait()
-    proc, address = start_server(model_dir, "--batching-parameters-file", args.batching_parameters_file)
+    batching = ("--enable-batching", "--batching-parameters-file", args.batching_parameters_file)
+    proc, address = start_server(model_dir, *batching)
     try:
         batched = concurrent_throughput(address, latent_dim, args.clients, args.seconds)
     finally:

@@ -253,3 +253,119 @@ def test_the_deploy_page_names_files_that_exist():
     assert len(named) >= 6
     for path in named:
         assert (ROOT / path).exists(), path
+
+
+# KServe's kserve-tensorflow-serving ClusterServingRuntime (config/runtimes/kserve-tensorflow-serving.yaml
+# in kserve/kserve) starts TF Serving with these before the InferenceService's own args, and
+# annotates the pods prometheus.kserve.io/port: '8080', prometheus.kserve.io/path: "/metrics".
+KSERVE_RUNTIME_ARGS = [
+    "--model_name={{.Name}}",
+    "--port=9000",
+    "--rest_api_port=8080",
+    "--model_base_path=/mnt/models",
+    "--rest_api_timeout_in_ms=60000",
+]
+KSERVE_RUNTIME_METRICS = {"port": "8080", "path": "/metrics"}
+
+
+def official_image_arguments(tmp_path, model_dir) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """What each deployment gives the official tensorflow/serving image, verbatim, with only its
+    paths (files this repository ships, the models) and its ports (free ones here) made local:
+    {where: (arguments, {"--port": local port, "--rest_api_port": local port})}."""
+    from conftest import free_port
+
+    maps = kustomize_config_maps()
+    config_dir = tmp_path / "config"
+    for files in maps.values():
+        for name, text in files.items():
+            (config_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (config_dir / name).write_text(text)
+    _, container = serving_container()
+    isvc = by_kind("InferenceService", "facegan")
+    e = env("serving")
+    image_entrypoint = [  # the image's tf_serving_entrypoint.sh, with the Dockerfile's ENV
+        "--port=8500",
+        "--rest_api_port=8501",
+        f"--model_name={e['MODEL_NAME']}",
+        f"--model_base_path={e['MODEL_BASE_PATH']}/{e['MODEL_NAME']}",
+    ]
+    import json as _json
+
+    from test_deploy import instructions
+
+    sources = {
+        "Dockerfile and docker-compose.yml": image_entrypoint + _json.loads(instructions("serving", "CMD")[0]),
+        "deploy/k8s/serving.yaml": list(container["args"]),
+        "deploy/k8s/kserve/inferenceservice.yaml": [
+            a.replace("{{.Name}}", isvc["metadata"]["name"]) for a in KSERVE_RUNTIME_ARGS
+        ]
+        + list(isvc["spec"]["predictor"]["model"]["args"]),
+    }
+    local_config = (config_dir / "models.config").read_text().replace(f"/models/{DEFAULT_MODEL_NAME}", str(model_dir))
+    (config_dir / "models.config").write_text(local_config)
+    paths = {
+        "/etc/facegan/batching_parameters.txt": str(K8S / "config" / "batching_parameters.txt"),  # the COPY's source
+        "/config/serving/": f"{config_dir}/",
+        "/config/models/": f"{config_dir}/",
+        f"/models/{DEFAULT_MODEL_NAME}": str(model_dir),
+        "/mnt/models": str(model_dir),
+    }
+    found = {}
+    for where, args in sources.items():
+        ports = {}
+        local = []
+        for arg in args:
+            flag, _, value = arg.partition("=")
+            if flag in ("--port", "--rest_api_port"):
+                ports[flag] = str(free_port())
+                value = ports[flag]
+            for remote, here in paths.items():
+                value = value.replace(remote, here) if value.startswith(remote) else value
+            local.append(f"{flag}={value}" if value else flag)
+        found[where] = (local, ports)
+    return found
+
+
+@pytest.mark.slow
+def test_facegan_serve_runs_the_official_images_arguments_verbatim(tmp_path, model_dir):
+    """#38: the arguments this repository gives TF Serving in production (the Dockerfile's image,
+    the k8s Deployment, KServe's runtime plus the InferenceService) start facegan serve as they
+    are, and a client gets faces over gRPC and REST; the metrics path KServe is told to scrape
+    answers with TF Serving's series."""
+    import json as _json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import stop_process
+
+    from facegan.client import FaceClient
+
+    isvc = by_kind("InferenceService", "facegan")
+    annotations = isvc["metadata"]["annotations"]
+    for where, (args, ports) in official_image_arguments(tmp_path, model_dir).items():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "facegan.cli", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            line = proc.stdout.readline()
+            assert "listening on" in line, (where, args, proc.stderr.read())
+            grpc_port, rest_port = ports["--port"], ports["--rest_api_port"]
+            with FaceClient(f"127.0.0.1:{grpc_port}") as client:
+                faces, _ = client.from_seeds([1, 2])
+            assert faces.shape == (2, 32, 32, 3), where
+            url = f"http://127.0.0.1:{rest_port}/v1/models/{DEFAULT_MODEL_NAME}"
+            assert _json.loads(urllib.request.urlopen(url, timeout=30).read())["model_version_status"][0]["state"] == (
+                "AVAILABLE"
+            )
+            if where.endswith("inferenceservice.yaml"):  # what KServe's scrape asks for
+                assert annotations.get("prometheus.kserve.io/port", KSERVE_RUNTIME_METRICS["port"]) == "8080"
+                path = annotations.get("prometheus.kserve.io/path", KSERVE_RUNTIME_METRICS["path"])
+                page = urllib.request.urlopen(f"http://127.0.0.1:{rest_port}{path}", timeout=30).read().decode()
+                assert ":tensorflow:serving:request_count" in page, path
+        finally:
+            stop_process(proc)

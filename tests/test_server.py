@@ -194,7 +194,7 @@ def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 10000000 }\n")
     command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0"]
     proc = subprocess.Popen(
-        [*command, "--batching-parameters-file", params],
+        [*command, "--enable-batching", "--batching-parameters-file", params],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -241,7 +241,13 @@ def test_busy_port_is_refused(model_dir):
     [
         (["--model-base-path", "/nonexistent/facegan"], "does not exist"),
         (["--model-config-file", "/nonexistent.config"], "cannot read"),
-        (["--model-base-path", ".", "--batching-parameters-file", "pyproject.toml"], "batching parameters"),
+        (
+            ["--model-base-path", ".", "--enable_batching=true", "--batching-parameters-file", "pyproject.toml"],
+            "batching parameters",
+        ),
+        (["--model-base-path", ".", "--batching_parameters_file=x.txt"], "set without --enable-batching"),
+        (["--model_base_path=.", "--enable_batching=maybe"], "expected true or false, got 'maybe'"),
+        (["--model_base_path=.", "--tensorflow_intra_op_parallelism=2"], "does not implement"),
         (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
         (["--model-base-path", ".", "--port", "70000"], "port must be in 0..65535"),
     ],

@@ -9,6 +9,7 @@ import signal
 import threading
 from pathlib import Path
 
+from facegan import __version__
 from facegan.client.protocol import DEFAULT_PORT
 from facegan.errors import UsageError
 from facegan.serving.options import LoadRetries, ServerOptions
@@ -22,32 +23,97 @@ EXAMPLES = f"""
     facegan serve --model-config-file models/models.config --host 0.0.0.0
     facegan serve --model-config-file models/models.config --model-config-file-poll-wait-seconds 30 \\
         --rest-api-port 8501 --monitoring-config-file deploy/k8s/config/monitoring.config
-    facegan serve --model-base-path models/facegan --batching-parameters-file deploy/k8s/config/batching_parameters.txt
+    facegan serve --model-base-path models/facegan --enable-batching \
+        --batching-parameters-file deploy/k8s/config/batching_parameters.txt
+    facegan serve --port=8500 --rest_api_port=8501 --model_name=facegan --model_base_path=models/facegan \
+        --enable_batching=true            # TF Serving's own spelling works too (docs/serving.md)
     facegan serve --model-base-path models/facegan --ssl-cert server.crt --ssl-key server.key --monitoring-port 9100
 """
 
 
 DEFAULTS = ServerOptions()  # the flags' defaults are the options' own
+# TF Serving's flags (tensorflow_model_server --help, model_servers/main.cc) that facegan serve does
+# not implement: each is refused with one line naming it, never ignored. Those it implements are
+# accepted in TF Serving's spelling (--rest_api_port=8501, --enable_batching=true) beside facegan's.
+NOT_IMPLEMENTED = (
+    "grpc_socket_path",
+    "allow_version_labels_for_unavailable_models",
+    "enable_per_model_batching_parameters",
+    "num_load_threads",
+    "num_unload_threads",
+    "flush_filesystem_caches",
+    "tensorflow_session_parallelism",
+    "tensorflow_session_config_file",
+    "tensorflow_intra_op_parallelism",
+    "tensorflow_inter_op_parallelism",
+    "use_alts_credentials",
+    "platform_config_file",
+    "per_process_gpu_memory_fraction",
+    "saved_model_tags",
+    "grpc_channel_arguments",
+    "num_request_iterations_for_warmup",
+    "remove_unused_fields_from_bundle_metagraph",
+    "prefer_tflite_model",
+    "num_tflite_pools",
+    "num_tflite_interpreters_per_pool",
+    "enable_signature_method_name_check",
+    "xla_cpu_compilation_enabled",
+    "xla_gpu_compilation_enabled",
+    "enable_profiler",
+    "thread_pool_factory_config_file",
+    "mixed_precision",
+    "skip_initialize_tpu",
+)
+
+
+def tf_bool(text: str) -> bool:
+    """A boolean flag's value as TF Serving reads it: --flag, --flag=true, --flag=false (or 1/0)."""
+    value = {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r:.40}")
+    return value
+
+
+class NotImplementedFlag(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is a TF Serving flag that facegan serve does not implement (docs/serving.md)")
+
+
+def both(name: str) -> tuple[str, str]:
+    """facegan's spelling and TF Serving's: ("--rest-api-port", "--rest_api_port")."""
+    return name, "--" + name[2:].replace("-", "_")
+
+
+def switch(p, name: str, default: bool, help: str) -> None:
+    """A TF Serving boolean: --name, --name=true or --name=false, in either spelling."""
+    p.add_argument(*both(name), type=tf_bool, nargs="?", const=True, default=default, metavar="true|false", help=help)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model-base-path", help="folder of numbered versions, e.g. models/facegan")
-    src.add_argument("--model-config-file", help="TF Serving model_config_list text file, e.g. models/models.config")
-    p.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="name clients ask for (with --model-base-path)")
+    src.add_argument(*both("--model-base-path"), metavar="DIR", help="folder of numbered versions, e.g. models/facegan")
+    src.add_argument(
+        *both("--model-config-file"), metavar="FILE", help="TF Serving model_config_list text file (models.config)"
+    )
+    p.add_argument(
+        *both("--model-name"),
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help=f"name clients ask for (with --model-base-path; default {DEFAULT_MODEL_NAME})",
+    )
     p.add_argument("--host", default=DEFAULTS.host, help="address to bind (0.0.0.0: all interfaces)")
     p.add_argument(
         "--port", type=int, default=DEFAULTS.port, help=f"gRPC port (default {DEFAULTS.port}, 0: any free port)"
     )
     p.add_argument(
-        "--rest-api-port",
+        *both("--rest-api-port"),
         type=int,
         default=0,
         metavar="N",
         help="TF Serving's REST API on this port, e.g. 8501 (default 0: off, as in TF Serving)",
     )
     p.add_argument(
-        "--rest-api-timeout-in-ms",
+        *both("--rest-api-timeout-in-ms"),
         type=int,
         default=round(DEFAULTS.rest_timeout_s * 1000),
         metavar="MS",
@@ -55,21 +121,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "projections on a saturated server may need more",
     )
     p.add_argument(
-        "--file-system-poll-wait-seconds",
+        *both("--rest-api-num-threads"),
+        type=int,
+        default=DEFAULTS.rest_threads,
+        metavar="N",
+        help=f"REST requests computed at once (default {DEFAULTS.rest_threads})",
+    )
+    switch(p, "--rest-api-enable-cors-support", False, "CORS headers on REST answers, as TF Serving's flag")
+    p.add_argument(
+        *both("--grpc-max-threads"),
+        type=int,
+        default=DEFAULTS.workers,
+        metavar="N",
+        help=f"gRPC requests handled at once (default {DEFAULTS.workers})",
+    )
+    p.add_argument(
+        *both("--file-system-poll-wait-seconds"),
         type=float,
         default=DEFAULTS.poll_wait_s,
         metavar="S",
         help=f"how often to look for new or removed versions (default {DEFAULTS.poll_wait_s:g}, 0: never)",
     )
     p.add_argument(
-        "--max-num-load-retries",
+        *both("--max-num-load-retries"),
         type=int,
         default=DEFAULTS.load_retries.max_retries,
         metavar="N",
         help=f"retry a failed version N times (default {DEFAULTS.load_retries.max_retries}, as TF Serving)",
     )
     p.add_argument(
-        "--load-retry-interval-micros",
+        *both("--load-retry-interval-micros"),
         type=int,
         default=round(DEFAULTS.load_retries.interval_s * 1e6),
         metavar="US",
@@ -79,38 +160,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-batch",
         type=int,
         default=DEFAULTS.max_batch,
+        metavar="N",
         help=f"largest batch one request may ask for (default {DEFAULTS.max_batch})",
     )
-    p.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one model call")
-    p.add_argument("--batching-parameters-file", help="TF Serving BatchingParameters text file (implies batching)")
+    switch(p, "--enable-batching", False, "merge concurrent requests into one model call")
+    p.add_argument(
+        *both("--batching-parameters-file"),
+        metavar="FILE",
+        help="TF Serving BatchingParameters text file (with --enable-batching, as TF Serving requires)",
+    )
+    switch(p, "--enable-model-warmup", DEFAULTS.warmup, "replay each version's warm-up records first (default true)")
+    health = "grpc.health.v1 on the gRPC port (default true)"
+    switch(p, "--enable-grpc-healthcheck-service", DEFAULTS.health_service, health)
     p.add_argument(
         "--typed-fields",
         action="store_true",
         help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)",
     )
     p.add_argument(
-        "--model-config-file-poll-wait-seconds",
+        *both("--model-config-file-poll-wait-seconds"),
         type=float,
         default=DEFAULTS.config_poll_s,
         metavar="S",
         help="re-read --model-config-file every S seconds: labels, policies, models added or removed (default 0: once)",
     )
     p.add_argument(
-        "--monitoring-config-file",
+        *both("--monitoring-config-file"),
+        metavar="FILE",
         help="TF Serving MonitoringConfig text file: Prometheus metrics on the REST port (needs --rest-api-port)",
     )
     p.add_argument(
-        "--ssl-config-file",
+        *both("--ssl-config-file"),
+        metavar="FILE",
         help="TF Serving SSLConfig text file (PEM texts inline; client_verify: mutual TLS) for the gRPC port",
     )
-    p.add_argument("--ssl-cert", help="PEM certificate chain: serve TLS (with --ssl-key)")
-    p.add_argument("--ssl-key", help="PEM private key for --ssl-cert")
-    p.add_argument("--monitoring-port", type=int, help="expose Prometheus metrics at :PORT/metrics")
+    p.add_argument("--ssl-cert", metavar="PEM", help="PEM certificate chain: serve TLS (with --ssl-key)")
+    p.add_argument("--ssl-key", metavar="PEM", help="PEM private key for --ssl-cert")
+    p.add_argument("--monitoring-port", type=int, metavar="PORT", help="expose Prometheus metrics at :PORT/metrics")
+    version = f"facegan serve {__version__} (TF Serving's gRPC and REST APIs)"
+    p.add_argument("--version", action="version", version=version)
+    for name in NOT_IMPLEMENTED:
+        p.add_argument(f"--{name}", action=NotImplementedFlag, nargs="?", help=argparse.SUPPRESS)
 
 
 def _batching(args: argparse.Namespace):
     from facegan.serving.batching import BatchingOptions, parse_batching_parameters
 
+    if args.batching_parameters_file and not args.enable_batching:
+        raise UsageError(  # TF Serving: "batching_parameters_file is set without setting enable_batching to true"
+            "--batching-parameters-file is set without --enable-batching (TF Serving refuses this too): add "
+            "--enable_batching=true"
+        )
     if args.batching_parameters_file:
         try:
             return parse_batching_parameters(Path(args.batching_parameters_file).read_text())
@@ -166,6 +266,11 @@ def run(args: argparse.Namespace) -> int:
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
         rest_timeout_s=args.rest_api_timeout_in_ms / 1000,
+        rest_threads=args.rest_api_num_threads,
+        cors=args.rest_api_enable_cors_support,
+        workers=args.grpc_max_threads,
+        warmup=args.enable_model_warmup,
+        health_service=args.enable_grpc_healthcheck_service,
         load_retries=LoadRetries(args.max_num_load_retries, args.load_retry_interval_micros / 1e6),
         tls=tls,
         metrics_path=metrics_at,

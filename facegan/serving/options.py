@@ -48,6 +48,10 @@ class ServerOptions:
     metrics_path: str | None = None  # --monitoring-config-file: Prometheus text at this path of the REST port
     config_file: Path | None = None  # --model-config-file, re-read every config_poll_s when that is > 0
     config_poll_s: float = 0.0  # --model-config-file-poll-wait-seconds (0: read once, as in TF Serving)
+    rest_threads: int = 8  # REST requests computed at once (--rest_api_num_threads); slow clients wait in buffers
+    cors: bool = False  # --rest_api_enable_cors_support: TF Serving's CORS headers on every REST answer
+    warmup: bool = True  # --enable_model_warmup: replay a version's warm-up records before it serves
+    health_service: bool = True  # --enable_grpc_healthcheck_service: grpc.health.v1 on the gRPC port
 
     def __post_init__(self):
         """The rules any way of starting a server (the command, facegan.serve) is held to."""
@@ -57,8 +61,8 @@ class ServerOptions:
                 raise UsageError(f"{name} must be a whole number in 0..65535, got {port!r}")
         if self.rest_port and self.rest_port == self.port:
             raise UsageError("the REST port must differ from the gRPC port")
-        if self.max_batch < 1 or self.workers < 1:
-            raise UsageError("max_batch and workers must be >= 1")
+        if self.max_batch < 1 or self.workers < 1 or self.rest_threads < 1:
+            raise UsageError("max_batch, workers and rest_threads must be >= 1")
         if self.poll_wait_s < 0 or self.config_poll_s < 0:
             raise UsageError("poll intervals must be >= 0 seconds")
         if not 0 < self.rest_timeout_s <= 3600:

@@ -68,10 +68,24 @@ class HttpError(Exception):
         self.message = message
 
 
-def respond(start_response, status: int, body: bytes, content_type: str = "application/json") -> list[bytes]:
+# TF Serving's --rest_api_enable_cors_support adds these to every answer of its REST API
+# (model_servers/http_rest_api_util.cc, AddCORSHeaders)
+CORS_HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+]
+
+
+def respond(
+    start_response, status: int, body: bytes, content_type: str = "application/json", headers: list | None = None
+) -> list[bytes]:
     """Every response: the status line with its reason phrase, the type and the length."""
     reason = "Client Closed Request" if status == CLIENT_CLOSED_REQUEST else HTTPStatus(status).phrase
-    start_response(f"{int(status)} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    start_response(
+        f"{int(status)} {reason}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), *(headers or [])],
+    )
     return [body]
 
 
@@ -84,8 +98,10 @@ class RestApp:
         max_body_bytes: int = MAX_BODY_BYTES,
         metrics_path: str | None = None,
         timeout_s: float = REQUEST_TIMEOUT_S,
+        cors: bool = False,
     ):
         self.predictor = predictor
+        self.cors = cors  # CORS_HEADERS on every answer under /v1/models, as TF Serving's flag does
         self.timeout_s = timeout_s  # every request's deadline: in the batch queue, a projection's wait and run
         self.max_body_bytes = max_body_bytes
         self.metrics_path = metrics_path  # --monitoring_config_file's prometheus path; None: not served
@@ -93,6 +109,13 @@ class RestApp:
     def __call__(self, environ, start_response):
         if self.metrics_path is not None and environ.get("PATH_INFO") == self.metrics_path:
             return self._metrics(environ, start_response)
+        api = ROUTE.match(environ.get("PATH_INFO", "")) is not None
+        headers = CORS_HEADERS if self.cors and api else []
+        if api and environ["REQUEST_METHOD"] == "OPTIONS":  # a CORS preflight, answered as TF Serving does
+            if re.search(r"https?://", environ.get("HTTP_ORIGIN", "")):
+                return respond(start_response, HTTPStatus.OK, b"", headers=headers)
+            body = json.dumps({"error": "Origin header is missing in CORS preflight"}).encode()
+            return respond(start_response, HTTPStatus.BAD_REQUEST, body, headers=headers)
         try:
             status, payload = self.route(environ)
         except HttpError as e:
@@ -109,7 +132,7 @@ class RestApp:
                 shorten(f"{type(e).__name__}: {e}", 200),
             )
             status, payload = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error (logged by the server)"}
-        return respond(start_response, status, json.dumps(payload).encode())
+        return respond(start_response, status, json.dumps(payload).encode(), headers=headers)
 
     def _metrics(self, environ, start_response):
         """Prometheus text, as TF Serving serves it at its monitoring path."""
@@ -219,13 +242,14 @@ class RestServer:
         threads: int = 8,
         metrics_path: str | None = None,
         timeout_s: float = REQUEST_TIMEOUT_S,
+        cors: bool = False,
     ):
         from waitress.adjustments import Adjustments
         from waitress.task import ThreadedTaskDispatcher
 
         from facegan.serving.http_guard import CHECK_EVERY_S, GuardedServer
 
-        self.app = RestApp(predictor, metrics_path=metrics_path, timeout_s=timeout_s)
+        self.app = RestApp(predictor, metrics_path=metrics_path, timeout_s=timeout_s, cors=cors)
         self._sockets: dict = {}  # waitress's socket map: ours, so stop() can close every connection in it
         adjustments = Adjustments(
             host=host,

@@ -49,7 +49,8 @@ class Server:
         self.predictor = Predictor(self.manager, self.metrics, options.max_batch)
         prediction = PredictionService(self.predictor, options.typed_fields)
         self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, ModelService(self.predictor)))
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
+        if options.health_service:
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         self.monitoring_port = None
         self._rest = None
         self.rest_port = None
@@ -76,8 +77,10 @@ class Server:
                     self.predictor,
                     options.host,
                     options.rest_port,
+                    threads=options.rest_threads,
                     metrics_path=options.metrics_path,
                     timeout_s=options.rest_timeout_s,
+                    cors=options.cors,
                 )
             except OSError as e:
                 raise UsageError(
@@ -160,6 +163,8 @@ class Server:
         servable = Servable(
             name, version, path, on_call=batch_size.observe, batching=self.options.batching, solo=self.solo
         )
+        if not self.options.warmup:
+            return servable
         try:
             warmed = servable.warm_up()
         except BaseException:
