@@ -298,3 +298,79 @@ def test_stop_answers_the_requests_in_flight_and_logs_no_traceback(model_dir, ca
     assert all(isinstance(reason, ConnectionRefusedError) for reason in ended.values()), ended
     records = [r for r in caplog.records if r.name.startswith(("waitress", "facegan"))]
     assert not [r for r in records if r.exc_info or r.levelno >= logging.WARNING], [r.getMessage() for r in records]
+
+
+def _answer(url: str, method: str, headers: dict):
+    request = urllib.request.Request(url, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_cors_is_tf_servings_headers_and_preflight(model_dir):
+    """#38: --rest_api_enable_cors_support as in TF Serving's http_server.cc: its three headers on
+    every REST answer, and a preflight (OPTIONS) answered 200 when it has an http(s) Origin and
+    400 otherwise; without the flag, no header (a preflight is still answered)."""
+    from facegan.serving.rest import CORS_HEADERS
+
+    for cors in (True, False):
+        server = start_server(model_dir, rest_port=0, poll_wait_s=0, cors=cors)
+        try:
+            url = f"http://127.0.0.1:{server.rest_port}/v1/models/facegan"
+            status, headers, _ = _answer(url, "GET", {"Origin": "http://elsewhere.example"})
+            assert status == 200
+            assert all(headers.get(k) == v for k, v in CORS_HEADERS) is cors
+            assert ("Access-Control-Allow-Origin" in headers) is cors
+            status, headers, body = _answer(url + ":predict", "OPTIONS", {"Origin": "https://elsewhere.example"})
+            assert status == 200 and body == b"" and ("Access-Control-Allow-Methods" in headers) is cors
+            status, _, body = _answer(url + ":predict", "OPTIONS", {})
+            assert status == 400 and b"Origin header is missing in CORS preflight" in body
+            status, headers, _ = _answer(url + "/versions/99", "GET", {"Origin": "http://elsewhere.example"})
+            assert status == 404 and ("Access-Control-Allow-Origin" in headers) is cors  # errors too
+        finally:
+            server.stop(1)
+
+
+@pytest.mark.slow
+def test_a_page_on_another_origin_calls_the_rest_api_in_chromium(model_dir, tmp_path):
+    """The browser's own rules decide: a page served from another port POSTs JSON (which needs a
+    preflight) to :predict; it gets faces only when the server sends CORS headers."""
+    from playwright.sync_api import sync_playwright
+
+    from facegan.web.static_server import start
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium package is required (apt-get install chromium); .ci/run installs it"
+    (tmp_path / "index.html").write_text("<!doctype html><title>elsewhere</title>")
+    page_server = start(tmp_path, isolated=False)
+    results = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{page_server.server_address[1]}/")
+            for cors in (True, False):
+                server = start_server(model_dir, rest_port=0, poll_wait_s=0, cors=cors)
+                try:
+                    url = f"http://localhost:{server.rest_port}/v1/models/facegan:predict"  # another origin
+                    results[cors] = page.evaluate(
+                        """async (url) => {
+                            try {
+                                const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+                                    body: JSON.stringify({signature_name: "from_seed", instances: [42]})});
+                                const body = await r.json();
+                                return {status: r.status, shape: [body.predictions.length, body.predictions[0].images.length]};
+                            } catch (e) { return {error: String(e)}; }
+                        }""",
+                        url,
+                    )
+                finally:
+                    server.stop(1)
+            browser.close()
+    finally:
+        page_server.shutdown()
+        page_server.server_close()
+    assert results[True] == {"status": 200, "shape": [1, 32]}, results
+    assert "error" in results[False] and "Failed to fetch" in results[False]["error"], results
