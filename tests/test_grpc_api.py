@@ -215,3 +215,89 @@ def test_client_errors_carry_the_status(server):
         with pytest.raises(ServingError) as e:
             c.status()
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def _code(call, request) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, timeout=30)
+    return raised.value.code(), raised.value.details()
+
+
+def test_classify_regress_and_multi_inference_answer_as_tf_serving_does(channel):
+    """#38: these answered UNIMPLEMENTED "Method not found!"; TF Serving answers a model without
+    such signatures with INVALID_ARGUMENT (classifier.cc, regressor.cc, multi_inference.cc)."""
+    from tensorflow_serving.apis import classification_pb2, inference_pb2, regression_pb2
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    for call, message, kind, method in (
+        (stub.Classify, classification_pb2.ClassificationRequest, "classification", "classify"),
+        (stub.Regress, regression_pb2.RegressionRequest, "regression", "regress"),
+    ):
+        request = message()
+        request.model_spec.name = "facegan"
+        assert _code(call, request) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"Expected {kind} signature method_name to be tensorflow/serving/{method}. Was: tensorflow/serving/predict",
+        )
+        request.model_spec.signature_name = "nope"
+        assert _code(call, request) == (grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nope")
+        request.model_spec.name = "nobody"
+        assert _code(call, request)[0] == grpc.StatusCode.NOT_FOUND
+    multi = inference_pb2.MultiInferenceRequest()
+    assert _code(stub.MultiInference, multi)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    task = multi.tasks.add(method_name="tensorflow/serving/predict")
+    task.model_spec.name = "facegan"
+    assert _code(stub.MultiInference, multi) == (
+        grpc.StatusCode.UNIMPLEMENTED,
+        "Unsupported signature method_name: tensorflow/serving/predict",
+    )
+    task.method_name = "tensorflow/serving/classify"
+    code, details = _code(stub.MultiInference, multi)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("Expected classification signature")
+
+
+def test_reload_config_changes_what_is_served_as_tf_serving_does(model_dir, tmp_path):
+    """#38: ModelService/HandleReloadConfigRequest, which operators use to change the served
+    models without a restart, was missing. A new list replaces the old one; a list that cannot be
+    served is INVALID_ARGUMENT and the running one stays."""
+    import shutil
+
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+
+    other = tmp_path / "other"
+    shutil.copytree(model_dir, other)
+    server = start_server(model_dir)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            models = model_service_pb2_grpc.ModelServiceStub(ch)
+
+            def reload(*entries, custom=False):
+                request = model_management_pb2.ReloadConfigRequest()
+                if custom:
+                    request.config.custom_model_config.type_url = "x"
+                for name, path in entries:
+                    request.config.model_config_list.config.add(
+                        name=name, base_path=str(path), model_platform="tensorflow"
+                    )
+                return models.HandleReloadConfigRequest(request, timeout=120)
+
+            def served(name):
+                request = get_model_status_pb2.GetModelStatusRequest()
+                request.model_spec.name = name
+                try:
+                    return [s.state for s in models.GetModelStatus(request, timeout=30).model_version_status]
+                except grpc.RpcError as e:
+                    return e.code()
+
+            assert served("facegan") == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]
+            response = reload(("faces", other))
+            assert response.status.error_code == 0
+            assert served("faces") == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]
+            assert served("facegan") == grpc.StatusCode.NOT_FOUND
+            for bad in ({"entries": [("x", tmp_path / "missing")]}, {"entries": [], "custom": True}, {"entries": []}):
+                with pytest.raises(grpc.RpcError) as raised:
+                    reload(*bad["entries"], custom=bad.get("custom", False))
+                assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
+            assert served("faces") == [get_model_status_pb2.ModelVersionStatus.AVAILABLE]  # still served
+    finally:
+        server.stop(1)

@@ -106,7 +106,9 @@ def test_png_signature_decodes_to_the_same_pixels(server):
         ("/v1/models/facegan/versions/9:predict", {"instances": [1]}, 404, "Specific(facegan, 9)"),
         ("/v1/models/facegan/versions/x1", None, 400, "decimal"),
         ("/v1/models/facegan/labels/stable", None, 400, "Unrecognized servable version label"),
-        ("/v1/models/facegan:classify", {"examples": []}, 400, "not supported"),
+        ("/v1/models/facegan:classify", {"examples": []}, 400, "Expected classification signature method_name"),
+        ("/v1/models/facegan:regress", {"examples": []}, 400, "Expected regression signature method_name"),
+        ("/v1/models/facegan:explain", {}, 400, "not supported"),
         ("/v1/nothing", None, 404, "no such endpoint"),
     ],
 )

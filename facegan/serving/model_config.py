@@ -49,8 +49,14 @@ def sources_from_config_text(data: bytes, path: str | os.PathLike) -> list[Model
         raise UsageError(f"model config file {path} is not UTF-8 text (byte {e.start})") from None
     except text_format.ParseError as e:
         raise UsageError(f"model config file {path}: {shorten(str(e), 200)}") from None
+    return sources_from_config(config, f"model config file {path}")
+
+
+def sources_from_config(config, what: str) -> list[ModelSource]:
+    """The models a ModelServerConfig message lists (a file's, or a HandleReloadConfigRequest's:
+    `what` names it in errors)."""
     if config.WhichOneof("config") != "model_config_list" or not config.model_config_list.config:
-        raise UsageError(f"model config file {path} has no model_config_list entries")
+        raise UsageError(f"{what} has no model_config_list entries")
     sources = []
     for entry in config.model_config_list.config:
         policy = entry.model_version_policy.WhichOneof("policy_choice") or "latest"

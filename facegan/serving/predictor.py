@@ -200,6 +200,24 @@ class Predictor:
             wanted = output_filter or list(signature.outputs)
             return Prediction(servable.version, name, {alias: outputs[alias] for alias in wanted})
 
+    def refuse_inference(self, ref: ModelRef, signature_name: str, method: str) -> None:
+        """Classify and Regress (and MultiInference's tasks) as TF Serving answers them for a model
+        whose signatures all predict: the model and version as any call resolves them (NOT_FOUND
+        ...), then INVALID_ARGUMENT naming the signature and its method (classifier.cc and
+        regressor.cc, with --enable_signature_method_name_check's words). `method` is
+        "classify" or "regress"."""
+        with self.manager.pin(ref) as servable:
+            name = signature_name or "serving_default"
+            signature = servable.signature_defs.get(name)
+            if signature is None:
+                raise ServingError(INVALID, f"No signature was found with the name: {shorten(name)}")
+            kind = {"classify": "classification", "regress": "regression"}[method]
+            raise ServingError(
+                INVALID,
+                f"Expected {kind} signature method_name to be tensorflow/serving/{method}. "
+                f"Was: {signature.method_name}",
+            )
+
     def metadata(self, ref: ModelRef):
         """(version, the SignatureDef map) of the version a request means."""
         with self.manager.pin(ref) as servable:

@@ -149,12 +149,20 @@ class RestApp:
             raise HttpError(HTTPStatus.NOT_FOUND, f"no such endpoint: {shorten(path)} (see /v1/models/<name>)")
         ref = self._model_ref(match)
         if match["verb"] is not None:
-            if match["verb"] != "predict":
+            if match["verb"] not in ("predict", "classify", "regress"):
                 raise HttpError(
                     HTTPStatus.BAD_REQUEST, f"verb {shorten(match['verb'])!r} is not supported; facegan serves :predict"
                 )
             self._method(method, "POST")
             body = self._body(environ)
+            if match["verb"] != "predict":  # TF Serving's answer for a model without such signatures: a 400
+                verb = match["verb"]
+                signature = body.get("signature_name", "")
+                signature = signature if isinstance(signature, str) else ""
+                call = "Classify" if verb == "classify" else "Regress"
+                return HTTPStatus.OK, self._answer(
+                    call, ref, lambda: self.predictor.refuse_inference(ref, signature, verb)
+                )
             return HTTPStatus.OK, self._answer("Predict", ref, lambda: self._predict(ref, body))
         self._method(method, "GET")
         if match["metadata"]:

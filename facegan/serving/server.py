@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from facegan.client.errors import ServingError
 from facegan.client.protocol import GRPC_OPTIONS, PREDICTION_SERVICE
 from facegan.errors import UsageError
 from facegan.serving.manager import ModelManager
@@ -48,7 +49,8 @@ class Server:
         )
         self.predictor = Predictor(self.manager, self.metrics, options.max_batch)
         prediction = PredictionService(self.predictor, options.typed_fields)
-        self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, ModelService(self.predictor)))
+        models = ModelService(self.predictor, reload_config=self.reload_config)
+        self._grpc.add_generic_rpc_handlers(generic_handlers(prediction, models))
         if options.health_service:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self._grpc)
         self.monitoring_port = None
@@ -145,15 +147,35 @@ class Server:
         path = self.options.config_file
         try:
             sources = sources_from_config_text(text, path)
-            check_sources(sources)
         except UsageError as e:
             return str(e)
+        return self._serve_sources(sources, f"model config file {path}")
+
+    def reload_config(self, config) -> None:
+        """ModelService/HandleReloadConfigRequest: serve what `config` (a ModelServerConfig) lists,
+        checked and applied as a config-file edit is; INVALID_ARGUMENT with the reason if it cannot be."""
+        from facegan.serving.model_config import sources_from_config
+
+        try:
+            sources = sources_from_config(config, "the reload request's config")
+        except UsageError as e:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+        problem = self._serve_sources(sources, "HandleReloadConfigRequest")
+        if problem:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, problem)
+
+    def _serve_sources(self, sources: list[ModelSource], what: str) -> str | None:
+        """Serve `sources` from now on; or, if they cannot be, why not (one line naming `what`)."""
+        try:
+            check_sources(sources)
+        except UsageError as e:
+            return f"{what}: {e}"
         removed = [name for name in self.manager.sources if name not in {s.name for s in sources}]
         try:
             self.manager.reconfigure(sources)
         except ValueError as e:
-            return f"model config file {path}: cannot apply it: {e}"
-        log.info("model config file %s: now serving %s", path, ", ".join(s.name for s in sources))
+            return f"{what}: cannot apply it: {e}"
+        log.info("%s: now serving %s", what, ", ".join(s.name for s in sources))
         for name in removed:
             self.metrics.tf_serving.forget_model(name)
         return None

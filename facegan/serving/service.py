@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import grpc
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 from facegan.client.errors import ServingError
 from facegan.client.tensors import from_numpy
@@ -47,7 +56,7 @@ def _rpc(method):
 
     @functools.wraps(method)
     def wrapper(self, request, context):
-        model = "" if isinstance(request, Undecodable) else request.model_spec.name
+        model = "" if isinstance(request, Undecodable) else _model_name(request)
         try:
             with self.predictor.call(method.__name__, model):
                 if isinstance(request, Undecodable):
@@ -57,6 +66,13 @@ def _rpc(method):
             context.abort(e.code, e.message)
 
     return wrapper
+
+
+def _model_name(request) -> str:
+    """The model a request names (MultiInference: its first task's), for the metrics and the log."""
+    if request.DESCRIPTOR.fields_by_name.get("model_spec") is not None:
+        return request.model_spec.name
+    return request.tasks[0].model_spec.name if request.tasks else ""
 
 
 def model_ref(spec) -> ModelRef:
@@ -96,6 +112,39 @@ class PredictionService:
         return response
 
     @_rpc
+    def Classify(self, request, context):
+        self.predictor.refuse_inference(model_ref(request.model_spec), request.model_spec.signature_name, "classify")
+
+    @_rpc
+    def Regress(self, request, context):
+        self.predictor.refuse_inference(model_ref(request.model_spec), request.model_spec.signature_name, "regress")
+
+    @_rpc
+    def MultiInference(self, request, context):
+        """TF Serving's checks of the tasks (multi_inference.cc), then each task as Classify or
+        Regress: no facegan signature classifies or regresses."""
+        if not request.tasks:
+            raise ServingError(INVALID, "Expected at least one task")
+        names = {task.model_spec.name for task in request.tasks}
+        if "" in names:
+            raise ServingError(INVALID, "Found ModelSpec with an empty model name.")
+        if len(names) > 1:
+            raise ServingError(INVALID, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+        seen = set()
+        for task in request.tasks:
+            signature = task.model_spec.signature_name or "serving_default"
+            if signature in seen:
+                raise ServingError(INVALID, f"Duplicate evaluation of signature: {shorten(signature)}")
+            seen.add(signature)
+        for task in request.tasks:
+            method = task.method_name.removeprefix("tensorflow/serving/")
+            if method not in ("classify", "regress"):
+                raise ServingError(
+                    grpc.StatusCode.UNIMPLEMENTED, f"Unsupported signature method_name: {shorten(task.method_name)}"
+                )
+            self.predictor.refuse_inference(model_ref(task.model_spec), task.model_spec.signature_name, method)
+
+    @_rpc
     def GetModelMetadata(self, request, context):
         fields = set(request.metadata_field)
         if not fields:
@@ -131,13 +180,33 @@ def status_response(versions: dict):
 
 
 class ModelService:
-    def __init__(self, predictor: Predictor):
+    def __init__(self, predictor: Predictor, reload_config: Callable[[object], None]):
         self.predictor = predictor
+        self.reload_config = reload_config  # Server.reload_config: a ModelServerConfig -> served, or ServingError
 
     @_rpc
     def GetModelStatus(self, request, context):
         spec = request.model_spec
         return status_response(self.predictor.status(model_ref(spec)))
+
+    def HandleReloadConfigRequest(self, request, context):
+        """TF Serving's way to change what is served without a restart (model_service_impl.cc): a
+        model_config_list replaces the running one, checked as a config-file edit is. Anyone who
+        reaches the gRPC port may call it, as in TF Serving (docs/serving.md says so)."""
+        try:
+            with self.predictor.call("HandleReloadConfigRequest", ""):
+                if isinstance(request, Undecodable):
+                    raise ServingError(INVALID, f"the request is not a valid {request.message_name}")
+                if request.config.WhichOneof("config") != "model_config_list":
+                    raise ServingError(
+                        INVALID,
+                        "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                        "Only ModelConfigList is currently supported",
+                    )
+                self.reload_config(request.config)
+        except ServingError as e:
+            context.abort(e.code, e.message)
+        return model_management_pb2.ReloadConfigResponse()
 
 
 def generic_handlers(prediction: PredictionService, models: ModelService) -> list[grpc.GenericRpcHandler]:
@@ -158,6 +227,19 @@ def generic_handlers(prediction: PredictionService, models: ModelService) -> lis
                     get_model_metadata_pb2.GetModelMetadataRequest,
                     get_model_metadata_pb2.GetModelMetadataResponse,
                 ),
+                "Classify": unary(
+                    prediction.Classify,
+                    classification_pb2.ClassificationRequest,
+                    classification_pb2.ClassificationResponse,
+                ),
+                "Regress": unary(
+                    prediction.Regress, regression_pb2.RegressionRequest, regression_pb2.RegressionResponse
+                ),
+                "MultiInference": unary(
+                    prediction.MultiInference,
+                    inference_pb2.MultiInferenceRequest,
+                    inference_pb2.MultiInferenceResponse,
+                ),
             },
         ),
         grpc.method_handlers_generic_handler(
@@ -167,6 +249,11 @@ def generic_handlers(prediction: PredictionService, models: ModelService) -> lis
                     models.GetModelStatus,
                     get_model_status_pb2.GetModelStatusRequest,
                     get_model_status_pb2.GetModelStatusResponse,
+                ),
+                "HandleReloadConfigRequest": unary(
+                    models.HandleReloadConfigRequest,
+                    model_management_pb2.ReloadConfigRequest,
+                    model_management_pb2.ReloadConfigResponse,
                 ),
             },
         ),
