@@ -328,6 +328,32 @@ def test_the_cache_sweep_keeps_the_folder_under_its_byte_budget(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == left  # emptied folders removed, old.png gone
 
 
+def test_the_cache_sweep_never_removes_a_folder_gradio_just_made(tmp_path):
+    """Gradio makes a file's folder, then writes the file into it; a sweep in between removed the
+    new, still empty folder and the write failed (FileNotFoundError: a clean-clone run of the
+    suite, test_disk_use_is_bounded). Now an empty folder goes only once it is old."""
+    import os
+
+    from facegan.demo.app import CacheSweeper
+
+    now = time.time()
+    (tmp_path / "just-made").mkdir()  # Gradio is about to write into it
+    (tmp_path / "long-empty").mkdir()
+    os.utime(tmp_path / "long-empty", (now - 4000, now - 4000))
+    old_file = tmp_path / "expired" / "image.webp"
+    old_file.parent.mkdir()
+    old_file.write_bytes(b"face")
+    os.utime(old_file, (now - 4000, now - 4000))
+    os.utime(old_file.parent, (now - 4000, now - 4000))
+    sweeper = CacheSweeper(tmp_path, age_s=600)
+    sweeper.sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["expired", "just-made"]  # expired: its file went now
+    assert not old_file.exists()
+    os.utime(old_file.parent, (now - 4000, now - 4000))  # ... and later its folder is old and empty too
+    sweeper.sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["just-made"]
+
+
 def test_the_first_find_a_face_waits_for_the_projection_process(model_dir, tmp_path):
     """#39 item 12: the demo's 10 s deadline also covered the start of a fresh server's projection
     process (TensorFlow's import and the model's load), and the first Find a face said the server

@@ -88,9 +88,14 @@ class CacheSweeper:
                         path.unlink()
                     else:
                         kept.append((info.st_mtime, info.st_size, path))
+            # An empty folder goes only once it is as old as a file would have to be: Gradio makes a
+            # file's folder first and writes the file into it next, and a sweep between the two
+            # once removed the new folder under it (the write failed: FileNotFoundError in the
+            # suite). Deleting a file makes its folder new again, so a later sweep removes it.
             if Path(root) != self.folder:
-                with contextlib.suppress(OSError):  # not empty (yet)
-                    Path(root).rmdir()
+                with contextlib.suppress(OSError):  # not empty (yet), or gone
+                    if Path(root).stat().st_mtime < cutoff:
+                        Path(root).rmdir()
         total = sum(size for _, size, _ in kept)
         for _, size, path in sorted(kept):
             if total <= self.max_bytes:
