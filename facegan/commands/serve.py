@@ -177,6 +177,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)",
     )
+    switch(p, "--enable-serialization-as-tensor-content", None, "the reverse of --typed-fields (TF Serving's flag)")
     p.add_argument(
         *both("--model-config-file-poll-wait-seconds"),
         type=float,
@@ -229,6 +230,10 @@ def run(args: argparse.Namespace) -> int:
     # The flags' own units and pairs here; the rules on the values are ServerOptions' (options.py).
     if not 1 <= args.rest_api_timeout_in_ms <= 3_600_000:
         raise UsageError(f"--rest-api-timeout-in-ms must be 1..3600000 (an hour), got {args.rest_api_timeout_in_ms}")
+    tensor_content = args.enable_serialization_as_tensor_content
+    if args.typed_fields and tensor_content:
+        raise UsageError("--typed-fields and --enable_serialization_as_tensor_content=true contradict each other")
+    typed_fields = args.typed_fields or tensor_content is False
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise UsageError("TLS needs both --ssl-cert and --ssl-key")
     if args.ssl_config_file and args.ssl_cert:
@@ -262,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         poll_wait_s=args.file_system_poll_wait_seconds,
         max_batch=args.max_batch,
         batching=batching,
-        typed_fields=args.typed_fields,
+        typed_fields=typed_fields,
         monitoring_port=args.monitoring_port,
         rest_port=args.rest_api_port or None,
         rest_timeout_s=args.rest_api_timeout_in_ms / 1000,

@@ -25,18 +25,26 @@ EXAMPLES = """
 """
 
 
+METAVARS = {int: "N", float: "X"}  # a flag's value in --help, unless its Option names it
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help=f"starting config (default {DEFAULT_PRESET})")
+    default = PRESETS[DEFAULT_PRESET]
     for option in OPTIONS:
+        group, field = option.field.split(".")
+        value = getattr(getattr(default, group), field)  # the default preset's (the others': docs/training.md)
+        shown = "none" if value == () else ",".join(value) if isinstance(value, tuple) else value
+        help = option.help if value is None else f"{option.help} ({DEFAULT_PRESET}: {shown})"
         if option.type is None:
-            p.add_argument(option.flag, dest=option.dest, action=argparse.BooleanOptionalAction, help=option.help)
+            p.add_argument(option.flag, dest=option.dest, action=argparse.BooleanOptionalAction, help=help)
         else:
             p.add_argument(
                 option.flag,
                 dest=option.dest,
                 type=option.type,
-                help=option.help,
-                metavar=option.metavar,
+                help=help,
+                metavar=None if option.choices else option.metavar or METAVARS.get(option.type, option.keyword.upper()),
                 choices=option.choices,
             )
     p.add_argument("--runs-root", help="where numbered run folders go (default runs/)")

@@ -10,7 +10,7 @@ HELP = "build a static web demo (ONNX Runtime Web, no server) from an ONNX expor
 EXAMPLES = """
     facegan export --run runs/00000-fast32 --format onnx --out exports/onnx
     facegan web --model exports/onnx --out site
-    python -m http.server --directory site 8000     # any static file server
+    python -m facegan.web.static_server site 8000   # with the headers for WASM threads (docs/web.md)
 """
 
 
