@@ -10,7 +10,7 @@ The top-level modules import no facegan package (an import-linter contract):
 on Ctrl-C and SIGTERM), `extras.py` (which extra installs which optional part). `cli.py` (the
 `facegan` program) sits above them all.
 
-The packages, down the layers: `commands/` (one module per subcommand), `demo/` (the Gradio app),
+The packages, down the layers: `commands/` (one module per subcommand), `gradio_demo/` (the Gradio app),
 `serving/` (the server), `exporting/` (the SavedModel, ONNX, LiteRT), `training/` (networks, step, runs),
 `data/` (prepare, cache, pipelines), `evaluation/` (the metrics), `client/` (the TF-free client),
 `web/` (the browser's side: seed -> z in JavaScript), and `api/` (the Python API the commands call).
@@ -31,6 +31,7 @@ _LAZY = {
         "facegan.api",
     ),
     **dict.fromkeys(("serve", "slerp", "train"), "facegan.api"),
+    "demo": "facegan.api.demo",
     **dict.fromkeys(["FaceClient", "RestClient", "ServingError", "connect"], "facegan.client"),
     "LocalFaces": "facegan.client.local",
     "UsageError": "facegan.errors",

@@ -1,5 +1,6 @@
 """`facegan demo` end to end: gradio_client and a real browser against a real `facegan serve`."""
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -19,8 +20,8 @@ class Stack:
     """A facegan serve that can be stopped and restarted on its port, and the demo in front of it."""
 
     def __init__(self, model_dir, tmp):
-        from facegan.demo.app import build_app, launch
-        from facegan.demo.faces import FaceSource
+        from facegan.gradio_demo.app import build_app, launch
+        from facegan.gradio_demo.faces import FaceSource
 
         self.model_dir = model_dir
         self.grpc_port = free_port()
@@ -136,7 +137,7 @@ def test_out_of_range_sliders_are_rejected(client, api, args):
 
 
 def test_face_source_checks_what_the_page_cannot():
-    from facegan.demo.faces import DemoError, FaceSource
+    from facegan.gradio_demo.faces import DemoError, FaceSource
 
     source = FaceSource("127.0.0.1:1")  # never contacted: every call below fails validation first
     for call, words in [
@@ -243,7 +244,7 @@ def test_uploads_are_capped(stack):
 
     from gradio.utils import get_upload_folder
 
-    from facegan.demo.app import MAX_UPLOAD
+    from facegan.gradio_demo.app import MAX_UPLOAD
 
     cap = int(MAX_UPLOAD.removesuffix("mb")) * 1024 * 1024
 
@@ -274,8 +275,8 @@ def test_disk_use_is_bounded(model_dir, tmp_path, monkeypatch):
     content-addressed, so in a shared one a face another test sent would not look new.)"""
     from gradio_client import Client
 
-    from facegan.demo.app import DOWNLOAD_PREFIX, KEEP_DOWNLOADS, build_app, launch, sweep_gradio_cache
-    from facegan.demo.faces import FaceSource
+    from facegan.gradio_demo.app import DOWNLOAD_PREFIX, KEEP_DOWNLOADS, build_app, launch, sweep_gradio_cache
+    from facegan.gradio_demo.faces import FaceSource
 
     cache = tmp_path / "gradio-cache"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
@@ -312,7 +313,7 @@ def test_the_cache_sweep_keeps_the_folder_under_its_byte_budget(tmp_path):
     age limit; now the sweep also deletes the oldest files beyond the folder's byte budget."""
     import os
 
-    from facegan.demo.app import CacheSweeper
+    from facegan.gradio_demo.app import CacheSweeper
 
     now = time.time()
     for i in range(30):
@@ -334,7 +335,7 @@ def test_the_cache_sweep_never_removes_a_folder_gradio_just_made(tmp_path):
     suite, test_disk_use_is_bounded). Now an empty folder goes only once it is old."""
     import os
 
-    from facegan.demo.app import CacheSweeper
+    from facegan.gradio_demo.app import CacheSweeper
 
     now = time.time()
     (tmp_path / "just-made").mkdir()  # Gradio is about to write into it
@@ -359,7 +360,7 @@ def test_the_first_find_a_face_waits_for_the_projection_process(model_dir, tmp_p
     process (TensorFlow's import and the model's load), and the first Find a face said the server
     was not answering. Here the demo's own deadline is 1 s, shorter than any such start: the
     projection has its own (PROJECT_TIMEOUT_S), so the first one on a fresh server succeeds."""
-    from facegan.demo.faces import FaceSource
+    from facegan.gradio_demo.faces import FaceSource
 
     server = start_server(model_dir)
     try:
@@ -376,7 +377,7 @@ def test_the_first_find_a_face_waits_for_the_projection_process(model_dir, tmp_p
 
 
 def test_a_projection_past_its_deadline_is_not_called_a_server_that_is_down(model_dir, tmp_path):
-    from facegan.demo.faces import DemoError, FaceSource
+    from facegan.gradio_demo.faces import DemoError, FaceSource
 
     server = start_server(model_dir)
     try:
@@ -390,3 +391,69 @@ def test_a_projection_past_its_deadline_is_not_called_a_server_that_is_down(mode
         server.stop(1)
     with pytest.raises(DemoError, match="is not answering"):  # and a server that is down still is one
         FaceSource(address, project_timeout=0.5).project(str(photo), 5)
+
+
+def documented_example() -> str:
+    """The gradio_client example in docs/demo.md, as the page shows it."""
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "demo.md").read_text()
+    (code,) = [block for block in re.findall(r"```python\n(.*?)```", text, re.S) if "gradio_client" in block]
+    return code
+
+
+def test_the_documented_gradio_client_example_runs(stack, capsys):
+    """#38: the docs showed no gradio_client call; this runs docs/demo.md's, with this test's URL
+    and one of Find a face's example photos."""
+    from facegan.gradio_demo.app import EXAMPLE_PHOTOS
+
+    code = documented_example()
+    assert 'Client("http://127.0.0.1:7860/")' in code and 'handle_file("photo.jpg")' in code
+    code = code.replace("http://127.0.0.1:7860/", stack.url).replace('"photo.jpg"', repr(str(EXAMPLE_PHOTOS[0])))
+    exec(compile(code, "docs/demo.md", "exec"), {})
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("Loaded as API")]
+    assert lines[0].startswith("8 faces;") and "version 1" in lines[0], lines
+    assert lines[1].startswith("the closest face it makes:") and "pixel MSE" in lines[1], lines
+
+
+def test_find_a_face_offers_example_photos_that_ship_with_facegan(stack):
+    """#38: no examples in Find a face, though the embedded faces are there."""
+    from facegan.data.photo import photo_face
+    from facegan.gradio_demo.app import EXAMPLE_PHOTOS
+
+    assert len(EXAMPLE_PHOTOS) == 4
+    for path in EXAMPLE_PHOTOS:
+        assert photo_face(path.read_bytes(), 32).shape == (32, 32, 3)  # each is a photo the demo takes
+    config = stack.app.get_config_file()
+    (examples,) = [c for c in config["components"] if c.get("type") == "dataset"]
+    shown = json.dumps(examples["props"])
+    assert all(path.name in shown for path in EXAMPLE_PHOTOS)
+
+
+def test_share_reaches_gradios_launch_and_the_api_starts_the_demo(stack, monkeypatch):
+    """`facegan demo --share` asks Gradio for a share link (not made here: it needs the internet),
+    and facegan.demo(address) is the same app from Python."""
+    import gradio as gr
+
+    import facegan
+    from facegan.cli import main
+
+    asked = {}
+
+    def launch(self, **kwargs):
+        asked.update(kwargs)
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
+    monkeypatch.setattr("facegan.gradio_demo.app.sweep_gradio_cache", lambda: None)
+    assert main(["demo", "--server", stack.address, "--share", "--port", "7999"]) == 0
+    assert asked["share"] is True and asked["server_port"] == 7999
+    monkeypatch.undo()
+    with facegan.demo(stack.address) as app:
+        from gradio_client import Client
+
+        gallery, _, _ = Client(app.url, verbose=False).predict(3, 2, 1.0, "latest", api_name="/generate")
+        assert len(gallery) == 2 and app.share_url is None
+    with pytest.raises(facegan.UsageError, match="port must be a whole number"):
+        facegan.demo(stack.address, port=70000)

@@ -156,7 +156,7 @@ def test_the_notebook_runs_and_shows_the_lecture(tmp_path):
     assert "the run's: 0" in _text(_cell(nb, "run.faces(range(16))"))
     for words in ("facegan.slerp(", "direction /= np.linalg.norm", "psi * z[:8]"):
         assert _images(_cell(nb, words)), words
-    demo = _cell(nb, "build_app(")
+    demo = _cell(nb, "facegan.demo(server)")
     assert "<iframe" in "".join(o.get("data", {}).get("text/html", "") for o in demo.outputs)
     assert "Serving(stopped)" in _text(_cell(nb, "server.stop()"))
 

@@ -157,8 +157,8 @@ def test_cli_flags_are_checked_first(tmp_path):
 def test_demo_find_a_face_then_interpolate_from_it(server, faces, tmp_path):
     from gradio_client import Client, handle_file
 
-    from facegan.demo.app import build_app, launch
-    from facegan.demo.faces import FaceSource
+    from facegan.gradio_demo.app import build_app, launch
+    from facegan.gradio_demo.faces import FaceSource
 
     app = build_app(FaceSource(f"127.0.0.1:{server.port}", timeout=60), out_dir=str(tmp_path / "out"))
     launch(app, "127.0.0.1", free_port(), prevent_thread_lock=True)

@@ -37,6 +37,7 @@ PACKAGE_DATA = (  # what commands read at run time, besides the code
     "facegan/web/ort/ort-wasm-simd-threaded.mjs",
     "facegan/web/ort/ort.wasm.min.mjs",
     "facegan/web/ort/package.json",
+    "facegan/gradio_demo/examples/lfw-00.png",
 )
 CLIENT_GOAL_MB = 200  # issue #36's goal for the client alone
 NOT_IN_THE_CLIENT = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "gradio", "torch", "tf2onnx")

@@ -249,7 +249,7 @@ def test_busy_port_is_refused(model_dir):
         (["--model_base_path=.", "--enable_batching=maybe"], "expected true or false, got 'maybe'"),
         (["--model_base_path=.", "--tensorflow_intra_op_parallelism=2"], "does not implement"),
         (["--model-base-path", ".", "--ssl-cert", "x.pem"], "TLS needs both"),
-        (["--model-base-path", ".", "--port", "70000"], "port must be in 0..65535"),
+        (["--model-base-path", ".", "--port", "70000"], "port must be a whole number in 0..65535"),
     ],
 )
 def test_serve_cli_bad_input(args, words):

@@ -16,7 +16,7 @@ import pytest
 from conftest import run_cli, start_server, stop_process
 
 from facegan.client import FaceClient
-from facegan.demo.faces import slerp
+from facegan.gradio_demo.faces import slerp
 from facegan.web.static_server import start
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@
 
 `train_options.py` (the one table of training options: keywords here, flags there),
 `runs.py` (`train`, `Run`), `exports.py` (`export`, `ExportedModel`), `serving.py` (`serve`,
-`Serving`), `faces.py` (the real faces, the networks, grids, slerp).
+`Serving`), `demo.py` (`demo`: the Gradio app in this process), `faces.py` (the real faces, the
+networks, grids, slerp).
 
 The commands call these functions (`facegan train` is `train`, `facegan export` is `export`,
 `facegan serve` starts a `Serving`, `facegan sample` is `Run.faces`), so both behave alike and

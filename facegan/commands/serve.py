@@ -90,7 +90,20 @@ def switch(p, name: str, default: bool, help: str) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
+    _model_flags(p)
+    _network_flags(p)
+    _loading_flags(p)
+    _file_flags(p)
+    version = f"facegan serve {__version__} (TF Serving's gRPC and REST APIs)"
+    p.add_argument("--version", action="version", version=version)
+    for name in NOT_IMPLEMENTED:
+        p.add_argument(f"--{name}", action=NotImplementedFlag, nargs="?", help=argparse.SUPPRESS)
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    """Which models: a base path or TF Serving's model config file."""
+    p = parser.add_argument_group("models")
+    src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument(*both("--model-base-path"), metavar="DIR", help="folder of numbered versions, e.g. models/facegan")
     src.add_argument(
         *both("--model-config-file"), metavar="FILE", help="TF Serving model_config_list text file (models.config)"
@@ -101,6 +114,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"name clients ask for (with --model-base-path; default {DEFAULT_MODEL_NAME})",
     )
+    p.add_argument(
+        *both("--model-config-file-poll-wait-seconds"),
+        type=float,
+        default=DEFAULTS.config_poll_s,
+        metavar="S",
+        help="re-read --model-config-file every S seconds: labels, policies, models added or removed (default 0: once)",
+    )
+
+
+def _network_flags(parser: argparse.ArgumentParser) -> None:
+    """Where and how many: ports, threads, REST's deadline and CORS."""
+    p = parser.add_argument_group("ports and threads")
     p.add_argument("--host", default=DEFAULTS.host, help="address to bind (0.0.0.0: all interfaces)")
     p.add_argument(
         "--port", type=int, default=DEFAULTS.port, help=f"gRPC port (default {DEFAULTS.port}, 0: any free port)"
@@ -135,6 +160,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"gRPC requests handled at once (default {DEFAULTS.workers})",
     )
+
+
+def _loading_flags(parser: argparse.ArgumentParser) -> None:
+    """How versions load and requests are answered."""
+    p = parser.add_argument_group("loading and answers")
     p.add_argument(
         *both("--file-system-poll-wait-seconds"),
         type=float,
@@ -178,13 +208,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="answer with float_val/int_val fields like TF Serving (default: compact tensor_content)",
     )
     switch(p, "--enable-serialization-as-tensor-content", None, "the reverse of --typed-fields (TF Serving's flag)")
-    p.add_argument(
-        *both("--model-config-file-poll-wait-seconds"),
-        type=float,
-        default=DEFAULTS.config_poll_s,
-        metavar="S",
-        help="re-read --model-config-file every S seconds: labels, policies, models added or removed (default 0: once)",
-    )
+
+
+def _file_flags(parser: argparse.ArgumentParser) -> None:
+    """TLS and metrics."""
+    p = parser.add_argument_group("TLS and metrics")
     p.add_argument(
         *both("--monitoring-config-file"),
         metavar="FILE",
@@ -198,10 +226,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ssl-cert", metavar="PEM", help="PEM certificate chain: serve TLS (with --ssl-key)")
     p.add_argument("--ssl-key", metavar="PEM", help="PEM private key for --ssl-cert")
     p.add_argument("--monitoring-port", type=int, metavar="PORT", help="expose Prometheus metrics at :PORT/metrics")
-    version = f"facegan serve {__version__} (TF Serving's gRPC and REST APIs)"
-    p.add_argument("--version", action="version", version=version)
-    for name in NOT_IMPLEMENTED:
-        p.add_argument(f"--{name}", action=NotImplementedFlag, nargs="?", help=argparse.SUPPRESS)
 
 
 def _batching(args: argparse.Namespace):

@@ -20,7 +20,7 @@ from gradio.utils import get_upload_folder
 
 from facegan import images
 from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_STEPS
-from facegan.demo.faces import MAX_FACES, MAX_FRAMES, DemoError, Faces, FaceSource, whole_number
+from facegan.gradio_demo.faces import MAX_FACES, MAX_FRAMES, DemoError, Faces, FaceSource, whole_number
 from facegan.seeds import MAX_SEED
 
 LATEST = "latest"
@@ -45,6 +45,9 @@ CACHE_AGE_S = 600
 CACHE_BYTES = 256 * 2**20
 KEEP_DOWNLOADS = 64
 MAX_UPLOAD = "8mb"
+# Find a face's examples: four of the embedded LFW faces (skimage.data.lfw_subset(), the first 100
+# are faces), 25 px gray enlarged to 100 px, shipped as package data so the demo alone has them
+EXAMPLE_PHOTOS = sorted((Path(__file__).parent / "examples").glob("lfw-*.png"))
 
 
 DOWNLOAD_PREFIX = "facegan-"  # the grid PNGs and GIFs this app writes, and Gradio's copies of them
@@ -398,6 +401,11 @@ def find_tab(handlers: Handlers, version: gr.Dropdown, found: gr.State, use_targ
         with gr.Row():
             photo = gr.File(label="photo", file_types=["image"], type="filepath", elem_id="photo")
             steps = slider_input(1, PROJECT_MAX_STEPS, value=PROJECT_STEPS, step=1, label="optimisation steps")
+        gr.Examples(  # faces that ship with facegan: nothing to bring to try it
+            examples=[[str(path)] for path in EXAMPLE_PHOTOS],
+            inputs=[photo],
+            label="or try one of these (faces from Labeled Faces in the Wild, as scikit-image ships them)",
+        )
         go = gr.Button("Find the closest face", variant="primary", elem_id="project")
         status = gr.Markdown(elem_id="project-status")
         with gr.Row():
