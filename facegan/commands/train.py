@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
         **options(args),
     )
     print(f"done: {trained.path} (previews/, evolution.gif, checkpoints/)")
-    print(trained.quality_line())
     print(curves_line(trained.path))
+    print(trained.quality_line())  # last: the line the quick start leaves on the screen
     return 0
 
 
