@@ -1,4 +1,4 @@
-"""GPU training throughput of facegan's JAX step vs an idiomatic PyTorch step (issue #29), plus a
+"""GPU training throughput of facegan's JAX step vs an idiomatic PyTorch step, plus a
 real run on the embedded faces.
 
 Needs only JAX, Keras, NumPy and Pillow (no TensorFlow); with PyTorch installed it also times
@@ -19,7 +19,7 @@ large bfloat16 matrix product on the same device. "form" is how UpConv2D compute
 choice (layers.plain_pair_is_faster), or with --forms the other form too, at the largest batch.
 
 The plan runs in order of importance, so a run cut short by --deadline still answers the
-issue: the ceiling; the headline row (first preset, largest batch, first precision) and its
+main question: the ceiling; the headline row (first preset, largest batch, first precision) and its
 other form; the real run (--train-steps steps of --real-preset on the embedded faces resized
 to its resolution, or --faces FILE.npy, uint8 NHWC: finite losses and a preview grid); a
 profiler trace of the headline row (--trace); then the other rows, largest batch first, while

@@ -85,7 +85,7 @@ def main() -> None:
     p.add_argument("--eval-seed", type=int, default=1000)
     p.add_argument("--num-images", type=int, default=8192)
     args = p.parse_args()
-    from facegan.commands.evaluate_report import evaluate
+    from facegan.api.evaluation import evaluate
 
     extra = ["--res", str(args.res), *shlex.split(args.train_args)] + (
         ["--epochs", str(args.epochs)] if args.epochs else []

@@ -98,7 +98,7 @@ def main() -> None:
     try:
         facegan("export", "--run", args.run, "--format", "onnx", "--out", work / "onnx")
         facegan("export", "--run", args.run, "--base-path", work / "models")
-        facegan("web", "--model", work / "onnx", "--out", work / "site")
+        facegan("web", "--onnx-dir", work / "onnx", "--out", work / "site")
         sizes = site_bytes(work / "site")
         print(
             f"page weight {sum(sizes.values()) / 1e6:.1f} MB: "

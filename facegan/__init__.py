@@ -17,7 +17,8 @@ The packages, down the layers: `commands/` (one module per subcommand), `gradio_
 
 The API's names are attributes of this package, loaded on first use, so `import facegan` stays
 cheap and free of TensorFlow: `facegan.train(...)`, `facegan.Run`, `facegan.export(...)`,
-`facegan.serve(...)`, `facegan.FaceClient`, ... (docs/api.md).
+`facegan.serve(...)`, `facegan.evaluate(...)`, `facegan.project(...)`, `facegan.FaceClient`, ...
+(docs/api.md).
 """
 
 import importlib
@@ -27,7 +28,20 @@ __version__ = "0.1.0"
 # name -> the module that defines it (imported by __getattr__ the first time the name is used)
 _LAZY = {
     **dict.fromkeys(
-        ("Animation", "ExportedModel", "Networks", "Run", "Serving", "export", "grid", "networks", "real_faces"),
+        (
+            "Animation",
+            "ExportedModel",
+            "Networks",
+            "Projection",
+            "Run",
+            "Serving",
+            "evaluate",
+            "export",
+            "grid",
+            "networks",
+            "project",
+            "real_faces",
+        ),
         "facegan.api",
     ),
     **dict.fromkeys(("serve", "slerp", "train"), "facegan.api"),

@@ -1,9 +1,8 @@
 """Where facegan's files live: the one module that spells their names.
 
 A run folder (`runs/00007-fast32/`) is the unit of training state, an export version folder
-(`models/facegan/3/`) the unit of serving state. `RunDir` and `VersionDir` name their files, and
-`signature_table` states the exported signatures once, for the graph, the warm-up records and
-the model card. Nothing else writes these names out.
+(`models/facegan/3/`) the unit of serving state. `RunDir` and `VersionDir` name their files;
+nothing else writes these names out.
 """
 
 from __future__ import annotations
@@ -150,25 +149,3 @@ class VersionDir(Folder):
 
     def is_export(self) -> bool:
         return self.saved_model.is_file() and self.model_card.is_file()
-
-
-def signature_table(latent_dim: int, resolution: int, default_steps: int, max_steps: int) -> dict:
-    """The exported signatures: name -> inputs and outputs as {key: [dtype, shape, (range)]}, with
-    -1 for the batch dimension. `project` runs `default_steps` of Adam; `project_steps` takes
-    the count (TF Serving requires every input of a signature, so "steps optional" is two)."""
-    face = [-1, resolution, resolution, 3]
-    one_face = [1, resolution, resolution, 3]
-    projection_outputs = {"z": ["float32", [1, latent_dim]], "images": ["uint8", one_face], "loss": ["float32", [1]]}
-    return {
-        "serving_default": {"inputs": {"z": ["float32", [-1, latent_dim]]}, "outputs": {"images": ["uint8", face]}},
-        "from_seed": {
-            "inputs": {"seed": ["int64", [-1]]},
-            "outputs": {"images": ["uint8", face], "z": ["float32", [-1, latent_dim]]},
-        },
-        "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
-        "project": {"inputs": {"image": ["uint8", one_face]}, "outputs": projection_outputs, "steps": default_steps},
-        "project_steps": {
-            "inputs": {"image": ["uint8", one_face], "steps": ["int32", [], f"1..{max_steps}"]},
-            "outputs": projection_outputs,
-        },
-    }

@@ -8,7 +8,7 @@ import numpy as np
 from facegan.errors import UsageError
 
 MAX_SEED = 2**31 - 1  # seeds are int64 in the exported graph; this bound keeps every client happy
-MAX_SEEDS = 4096  # one command never needs more, and a typo like "0-99999999" fails fast
+MAX_SEEDS_PER_LIST = 4096  # one command never needs more, and a typo like "0-99999999" fails fast
 INT64 = np.iinfo(np.int64)  # the from_seed signature's type: what any seed must fit
 
 
@@ -69,7 +69,7 @@ def parse_seeds(text: str) -> list[int]:
             raise ValueError(f"seed list {text!r}: range {part!r} runs backwards")
         if b > MAX_SEED:
             raise ValueError(f"seed list {text!r}: seeds must be in 0..{MAX_SEED}")
-        if len(seeds) + (b - a + 1) > MAX_SEEDS:
-            raise ValueError(f"seed list {text!r} has more than {MAX_SEEDS} seeds")
+        if len(seeds) + (b - a + 1) > MAX_SEEDS_PER_LIST:
+            raise ValueError(f"seed list {text!r} has more than {MAX_SEEDS_PER_LIST} seeds")
         seeds.extend(range(a, b + 1))
     return seeds

@@ -61,8 +61,7 @@ def test_flags_and_keywords_make_the_same_config():
         ({"progress": "loud"}, "progress must be one of auto, bar, lines, notebook"),
         ({"checkpoint": 3}, "checkpoint goes with resume"),
         ({"auto_resume": True}, "auto_resume needs run_dir"),
-        # #39 item 4: these raised NumPy's ValueError, DataError or FileExistsError after files
-        # were written, or trained 25-30 s before a NaN loss
+        # each refused before any file is written or any step trained
         ({"seed": 2**80}, "seed must be in 0..4294967295"),
         ({"seed": -1}, "seed must be in 0..4294967295"),
         ({"g_lr": float("nan")}, "g_lr must be a finite number > 0, got nan"),
@@ -89,7 +88,7 @@ def test_a_runs_root_that_is_a_file_is_one_line(tmp_path):
 
 
 def test_bad_training_options_are_refused_before_tensorflow_loads():
-    """#39 item 4: a misspelt keyword cost 7-15 s and ~900 MB (TensorFlow loaded first)."""
+    """A misspelt keyword is refused before TensorFlow loads (it costs seconds and ~900 MB)."""
     code = (
         "import sys, facegan\n"
         "for options in ({'epoch': 2}, {'progress': 'loud'}, {'g_lr': float('nan')}, {'seed': -1}):\n"
@@ -195,8 +194,8 @@ def _free(port: int) -> bool:
 
 @pytest.mark.parametrize("busy", ["rest_port", "monitoring_port", "port"])
 def test_a_failed_serve_leaves_no_port_bound_and_no_thread_behind(model_dir, busy):
-    """#39 item 2: a busy REST or monitoring port raised late (monitoring: a raw OSError after
-    gRPC and REST were up and answering) and left gRPC's port bound and waitress's 8 threads."""
+    """Every port is bound before anything loads: a busy REST or monitoring port is one UsageError
+    up front, and leaves no port bound and no thread behind."""
     before = _threads()
     with _busy_port() as taken:
         ports = {"port": 0, "rest_port": 0, "monitoring_port": None, busy: taken.getsockname()[1]}
@@ -258,8 +257,8 @@ def test_leaving_an_inner_with_block_keeps_the_server_running(model_dir):
 
 
 def test_a_metrics_line_cut_short_by_a_kill_loses_only_itself(trained_run, tmp_path):
-    """#39 item 5: a run killed while writing metrics.jsonl left a truncated last line, and
-    Run.metrics and quality_line() raised a raw JSONDecodeError: the whole history was lost."""
+    """A run killed while writing metrics.jsonl leaves a truncated last line: Run.metrics and
+    quality_line() skip it and keep the whole history before it."""
     import shutil
 
     run = tmp_path / "run"
@@ -277,7 +276,7 @@ def test_a_metrics_line_cut_short_by_a_kill_loses_only_itself(trained_run, tmp_p
 
 
 def test_run_faces_take_seeds_by_the_one_rule_and_work_in_chunks(trained_run, monkeypatch):
-    """#39 items 6 and 7: Run.faces([1.5]) made seed 1's face; all seeds went through one pass."""
+    """Run.faces takes whole-number seeds only (1.5 is not seed 1) and generates them in bounded batches."""
     from facegan.api import runs
 
     run = facegan.Run(trained_run)

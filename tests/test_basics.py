@@ -55,7 +55,7 @@ def test_check_seeds_takes_whole_numbers_as_they_are(seeds, expected):
     ],
 )
 def test_check_seeds_refuses_what_it_would_have_to_round_flatten_or_wrap(seeds, words):
-    """#39 item 7: the one rule for seeds (FaceClient, RestClient, LocalFaces and Run call it)."""
+    """The one rule for seeds (FaceClient, RestClient, LocalFaces and Run call it)."""
     with pytest.raises(UsageError, match=re.escape(words)):
         check_seeds(seeds)
 

@@ -66,7 +66,7 @@ def test_client_and_cli_import_without_tensorflow():
 
 
 def test_clients_take_seeds_by_the_one_rule_before_any_call():
-    """#39 item 7: the seeds are checked by facegan.seeds.check_seeds before a request is sent
+    """The seeds are checked by facegan.seeds.check_seeds before a request is sent
     (nothing listens on port 1: a request would fail with UNAVAILABLE instead)."""
     from facegan.client import FaceClient, RestClient
     from facegan.errors import UsageError

@@ -309,8 +309,8 @@ def test_disk_use_is_bounded(model_dir, tmp_path, monkeypatch):
 
 
 def test_the_cache_sweep_keeps_the_folder_under_its_byte_budget(tmp_path):
-    """Row 8 of issue #26: thirty 7.9 MB uploads in 2 s once stayed on disk until the 10-minute
-    age limit; now the sweep also deletes the oldest files beyond the folder's byte budget."""
+    """A burst of large uploads cannot fill the disk until the age limit: the sweep also deletes
+    the oldest files beyond the folder's byte budget."""
     import os
 
     from facegan.gradio_demo.app import CacheSweeper
@@ -356,10 +356,9 @@ def test_the_cache_sweep_never_removes_a_folder_gradio_just_made(tmp_path):
 
 
 def test_the_first_find_a_face_waits_for_the_projection_process(model_dir, tmp_path):
-    """#39 item 12: the demo's 10 s deadline also covered the start of a fresh server's projection
-    process (TensorFlow's import and the model's load), and the first Find a face said the server
-    was not answering. Here the demo's own deadline is 1 s, shorter than any such start: the
-    projection has its own (PROJECT_TIMEOUT_S), so the first one on a fresh server succeeds."""
+    """A projection has its own deadline (PROJECT_TIMEOUT_S), long enough for a fresh server to
+    start its projection process (TensorFlow's import and the model's load). Here the demo's own
+    deadline is 1 s, shorter than any such start, and the first Find a face still succeeds."""
     from facegan.gradio_demo.faces import FaceSource
 
     server = start_server(model_dir)
@@ -405,8 +404,8 @@ def documented_example() -> str:
 
 
 def test_the_documented_gradio_client_example_runs(stack, capsys):
-    """#38: the docs showed no gradio_client call; this runs docs/demo.md's, with this test's URL
-    and one of Find a face's example photos."""
+    """docs/demo.md's gradio_client call, run as written with this test's URL and one of Find a
+    face's example photos."""
     from facegan.gradio_demo.app import EXAMPLE_PHOTOS
 
     code = documented_example()
@@ -419,7 +418,7 @@ def test_the_documented_gradio_client_example_runs(stack, capsys):
 
 
 def test_find_a_face_offers_example_photos_that_ship_with_facegan(stack):
-    """#38: no examples in Find a face, though the embedded faces are there."""
+    """Find a face offers examples: photos that ship with facegan (the embedded faces)."""
     from facegan.data.photo import photo_face
     from facegan.gradio_demo.app import EXAMPLE_PHOTOS
 

@@ -184,7 +184,7 @@ def test_package_docstrings_name_exactly_their_modules(package):
 
 
 def test_every_help_reads_as_words():
-    """#38: `facegan train --help` showed argparse's internal names (TRAIN__EPOCHS, DATA__PATH)."""
+    """Every --help reads as words: no argparse-internal names (TRAIN__EPOCHS, DATA__PATH)."""
     parser = build_parser()
     (commands,) = [a for a in parser._actions if isinstance(a.choices, dict)]
     for name, sub in commands.choices.items():

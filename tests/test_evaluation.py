@@ -145,6 +145,7 @@ def test_training_logs_swd_and_evaluate_cli(trained_run, tmp_path):
         ["--run", tmp_path / "nope"],
         ["--run", trained_run, "--num-images", "0"],
         ["--run", trained_run, "--data", tmp_path / "missing.npz"],
+        ["--model", trained_run],  # --model names a served model; a version folder is --version-dir
     ):
         r = run_cli("evaluate", *bad)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -152,7 +153,7 @@ def test_training_logs_swd_and_evaluate_cli(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_an_export(model_dir, tmp_path):
-    r = run_cli("evaluate", "--model", model_dir / "1", "--num-images", "64", "--out", tmp_path / "ev")
+    r = run_cli("evaluate", "--version-dir", model_dir / "1", "--num-images", "64", "--out", tmp_path / "ev")
     assert r.returncode == 0, r.stderr
     assert "SWD x1e3" in r.stdout and "memorization" in r.stdout and "discriminator" not in r.stdout
     card = json.loads((model_dir / "1" / "assets.extra" / "facegan.json").read_text())

@@ -328,7 +328,7 @@ def official_image_arguments(tmp_path, model_dir) -> dict[str, tuple[list[str], 
 
 @pytest.mark.slow
 def test_facegan_serve_runs_the_official_images_arguments_verbatim(tmp_path, model_dir):
-    """#38: the arguments this repository gives TF Serving in production (the Dockerfile's image,
+    """The arguments this repository gives TF Serving in production (the Dockerfile's image,
     the k8s Deployment, KServe's runtime plus the InferenceService) start facegan serve as they
     are, and a client gets faces over gRPC and REST; the metrics path KServe is told to scrape
     answers with TF Serving's series."""

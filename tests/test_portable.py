@@ -87,8 +87,8 @@ def test_local_faces_are_the_servers_without_a_server(exports, saved_model):
 
 
 def test_local_faces_work_in_batches_and_take_seeds_by_the_one_rule(exports):
-    """#39 items 6 and 7: from_seeds ran every seed in one model call (1,000 seeds peaked at
-    959 MB; 10,000 passed 8 GB), and took 1.5 as seed 1, '7' as 7, nested lists flattened."""
+    """from_seeds runs bounded batches (memory does not grow with the number of seeds) and takes
+    whole-number seeds only: not 1.5 as seed 1, '7' as 7, or nested lists flattened."""
     from facegan.client.local import BATCH, LocalFaces
     from facegan.errors import UsageError
 
@@ -129,7 +129,7 @@ def test_bad_exports_exit_2_with_one_line_and_write_nothing(trained_run, model_d
         (("--format", "onnx"), "format onnx needs out"),
         (("--format", "litert", "--out", tmp_path / "y", "--version", "3"), "version is for format savedmodel"),
         (("--out", tmp_path / "z"), "out is for format onnx or litert"),
-        # #39 item 10: inside a served base path, "version 2" then failed to load every 60 s
+        # inside a served base path, a portable export named like a version would fail to load
         (("--format", "onnx", "--out", model_dir / "2"), "is named like a version folder"),
     ]
     for args, message in cases:

@@ -20,7 +20,7 @@ from facegan.data.embedded import embedded_faces
 from facegan.data.photo import MAX_PIXELS, photo_face
 from facegan.errors import DataError
 from facegan.serving.batching import BatchingOptions
-from facegan.serving.manager import ModelRef
+from facegan.serving.request import ModelRef
 
 pytestmark = pytest.mark.slow
 
@@ -147,11 +147,29 @@ def _truncated_jpeg() -> bytes:
 def test_cli_flags_are_checked_first(tmp_path):
     for args, words in (
         (["--image", tmp_path / "missing.jpg", "--out", tmp_path], "does not exist"),
-        (["--image", tmp_path, "--out", tmp_path, "--steps", "0"], "--steps must be in 1..500"),
+        (["--image", tmp_path, "--out", tmp_path, "--steps", "0"], "steps must be in 1..500"),
     ):
         r = run_cli("project", *args)
         assert r.returncode == 2 and words in r.stderr, r.stderr
     assert MAX_PIXELS == 64 * 2**20
+
+
+def test_the_api_checks_before_it_asks_or_loads(tmp_path):
+    """facegan.project, which the command calls: the steps, the photo and the options are
+    checked before any server is asked or TensorFlow loaded (nothing listens on port 1)."""
+    import facegan
+    from facegan.errors import DataError, UsageError
+
+    photo = tmp_path / "face.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
+    with pytest.raises(UsageError, match="steps must be in 1..500, got 501"):
+        facegan.project(photo, server="127.0.0.1:1", steps=501)
+    with pytest.raises(UsageError, match="does not exist"):
+        facegan.project(tmp_path / "missing.png", server="127.0.0.1:1")
+    with pytest.raises(DataError):
+        facegan.project(b"not a photo", server="127.0.0.1:1")
+    with pytest.raises(UsageError, match="model is a server's option"):
+        facegan.project(photo, run=tmp_path, model="facegan")
 
 
 def test_demo_find_a_face_then_interpolate_from_it(server, faces, tmp_path):

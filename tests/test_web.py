@@ -31,7 +31,7 @@ def site(trained_run, tmp_path_factory):
     base = tmp_path_factory.mktemp("web")
     res = run_cli("export", "--run", trained_run, "--format", "onnx", "--out", base / "onnx")
     assert res.returncode == 0, res.stderr[-2000:]
-    res = run_cli("web", "--model", base / "onnx", "--out", base / "site")
+    res = run_cli("web", "--onnx-dir", base / "onnx", "--out", base / "site")
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"built {base / 'site'}" in res.stdout
     return base / "site"
@@ -138,10 +138,11 @@ def test_bad_builds_exit_2_with_one_line_and_write_nothing(site, tmp_path):
     data[-1] ^= 0xFF  # same size, other bytes
     (damaged / "generator.onnx").write_bytes(bytes(data))
     cases = [
-        (("--model", onnx, "--out", taken), "is not empty"),
-        (("--model", tmp_path / "nothing", "--out", tmp_path / "a"), "is not an export folder"),
-        (("--model", damaged, "--out", tmp_path / "b"), "does not match the SHA-256 in its card"),
-        (("--model", onnx, "--out", tmp_path / "c", "--runtime", tmp_path), "onnxruntime-web is not in"),
+        (("--onnx-dir", onnx, "--out", taken), "is not empty"),
+        (("--onnx-dir", tmp_path / "nothing", "--out", tmp_path / "a"), "is not an export folder"),
+        (("--onnx-dir", damaged, "--out", tmp_path / "b"), "does not match the SHA-256 in its card"),
+        (("--onnx-dir", onnx, "--out", tmp_path / "c", "--runtime", tmp_path), "onnxruntime-web is not in"),
+        (("--model", onnx, "--out", tmp_path / "d"), "here it is --onnx-dir DIR"),  # one meaning per option name
     ]
     for args, words in cases:
         res = run_cli("web", *args)
@@ -170,9 +171,8 @@ def _named(card, name, data: bytes | None = None, folder=None):
 
 
 def test_a_card_names_only_files_inside_its_folder_and_a_bad_card_is_one_line(site, tmp_path):
-    """#39 items 8 and 9: a card's file entry pointing outside the export (an absolute path,
-    '..', a symlink out) was published as model/generator.onnx when its SHA-256 matched; a
-    malformed card raised KeyError, AttributeError or "too many values to unpack"."""
+    """A card's file entry must point inside the export (not an absolute path, '..' or a symlink
+    out), even when its SHA-256 matches; a malformed card is one line, never a raw exception."""
     onnx = site.parent / "onnx"
     secret = tmp_path / "secret.onnx"
     secret.write_bytes(b"\x08 not a model, a secret")
@@ -209,7 +209,7 @@ def test_a_card_names_only_files_inside_its_folder_and_a_bad_card_is_one_line(si
     }
     for name, (change, words) in variants.items():
         folder = _card_variant(onnx, tmp_path / name, change)
-        res = run_cli("web", "--model", folder, "--out", tmp_path / f"site-{name}")
+        res = run_cli("web", "--onnx-dir", folder, "--out", tmp_path / f"site-{name}")
         assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (name, res.stderr)
         assert words in res.stderr, (name, res.stderr)
         assert not (tmp_path / f"site-{name}").exists(), name
@@ -240,8 +240,8 @@ def _closed_by_server(sock, timeout=60) -> bool:
 
 
 def test_the_static_server_serves_the_sites_files_and_nothing_else(site, tmp_path):
-    """#39 item 11: folders were listed, /%00 closed the connection with a traceback, and a
-    symlink inside the site served /etc/passwd."""
+    """No folder listings, a clean 400 for /%00, and a symlink inside the site never serves what
+    lies outside it (/etc/passwd)."""
     served = tmp_path / "site"
     shutil.copytree(site, served)
     (served / "passwd").symlink_to("/etc/passwd")
@@ -275,7 +275,7 @@ def _open(sock) -> bool:
 
 
 def test_the_static_server_bounds_its_connections(site):
-    """#39 item 11: one thread per connection, without a bound. Connections are accepted in
+    """Connections are bounded (one thread each). Connections are accepted in
     the order they are made: the two first take the slots, the third is closed at once while
     those two (whose idle deadline comes first) are still open."""
     static = start(site, max_connections=2)
@@ -296,8 +296,8 @@ def test_the_static_server_bounds_its_connections(site):
 
 
 def test_the_static_server_closes_idle_connections(site):
-    """#39 item 11: no idle timeout: a silent connection, or one that stops inside its headers,
-    held its thread for ever."""
+    """An idle timeout: a silent connection, or one that stops inside its headers, cannot hold
+    its thread for ever."""
     static = start(site, idle_timeout_s=1.0)
     port = static.server_address[1]
     try:

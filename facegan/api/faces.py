@@ -9,7 +9,7 @@ import numpy as np
 
 from facegan import extras, images
 from facegan.api.train_options import config_for
-from facegan.gradio_demo.faces import slerp
+from facegan.client.latent import slerp
 
 __all__ = ["Networks", "grid", "networks", "real_faces", "slerp"]
 

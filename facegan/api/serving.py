@@ -84,7 +84,7 @@ class Serving:
     @property
     def models(self) -> dict[str, list[int]]:
         """The versions each model has available now."""
-        return {name: sorted(versions) for name, versions in self._running().manager.available().items()}
+        return {name: sorted(versions) for name, versions in self._running().available().items()}
 
     def client(self, model: str | None = None, **options):
         """A FaceClient (gRPC) for `model` (default: the first configured); options as FaceClient's."""
@@ -106,7 +106,7 @@ class Serving:
         scheme = "insecure"
         if self.options.tls is not None:
             scheme = "mutual TLS" if self.options.tls.client_verify else "TLS"
-        models = ", ".join(f"{name} {versions}" for name, versions in server.manager.available().items())
+        models = ", ".join(f"{name} {versions}" for name, versions in server.available().items())
         parts = [f"listening on {self.options.host}:{server.port} ({scheme}); models {models}"]
         if server.rest_port is not None:
             parts.append(f"REST on {self.options.host}:{server.rest_port}")
@@ -137,18 +137,28 @@ def serve(
     model_config_list. `port` and `rest_port`: 0 picks free ports (rest_port=None: no REST).
     `options`: the other ServerOptions fields (host, max_batch, batching, rest_timeout_s, tls, ...).
     """
-    from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
-
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
         raise UsageError(f"unknown server option {unknown[0]!r}; the options are {', '.join(OPTION_NAMES)}")
+    sources = model_sources(models, name=name, config_file=config_file)
+    if config_file is not None:
+        options["config_file"] = Path(config_file)
+    return Serving(sources, ServerOptions(port=port, rest_port=rest_port, **options)).start()
+
+
+def model_sources(models=None, *, name: str | None = None, config_file: str | os.PathLike | None = None) -> list:
+    """The ModelSources that `serve` and `facegan serve` hand the server, checked (a base folder
+    that is a run or a version folder, a bad config file: one UsageError): `models` is an
+    ExportedModel or a model's base folder, served as `name` (default facegan); or `config_file`,
+    a TF Serving model_config_list naming its own models."""
+    from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
+
     if (models is None) == (config_file is None):
         raise UsageError("give the models to serve: an export or a base folder, or a config_file (one of them)")
     if config_file is not None:
         if name is not None:
             raise UsageError("name goes with a base folder; a config_file names its own models")
         sources = sources_from_config_file(config_file)
-        options["config_file"] = Path(config_file)
     elif isinstance(models, str | os.PathLike):  # a model's base folder (a str has a .format: test this first)
         sources = [ModelSource(name or DEFAULT_MODEL_NAME, Path(models))]
     elif getattr(models, "format", "savedmodel") != "savedmodel":
@@ -158,4 +168,4 @@ def serve(
     else:
         raise UsageError(f"models is an export or a model's base folder, not {type(models).__name__}")
     check_sources(sources)
-    return Serving(sources, ServerOptions(port=port, rest_port=rest_port, **options)).start()
+    return sources

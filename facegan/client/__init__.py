@@ -4,6 +4,7 @@
 (NumPy <-> TensorProto, bounded), `model_client.py` (what both clients share), `face_client.py`
 (`FaceClient`, gRPC), `rest_client.py` (`RestClient`, REST; `connect()` picks one by address),
 `errors.py` (`ServingError`), `philox.py` (seed -> z exactly as TensorFlow draws it, in NumPy),
+`latent.py` (`slerp`: walks through z),
 `local.py` (`LocalFaces`: the ONNX export in-process, no server).
 
 Nothing here imports TensorFlow (an import-linter contract checks it), so the demo image and any

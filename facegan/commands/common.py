@@ -20,6 +20,17 @@ def seeds(text: str) -> list[int]:
         raise UsageError(str(e)) from None
 
 
+class _Renamed(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} names a served model in generate, status and demo; here it is {self.metavar}")
+
+
+def renamed(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """A hidden flag that says its new name: --model is a model name everywhere, so a folder is spelled
+    --version-dir (evaluate) or --onnx-dir (web)."""
+    parser.add_argument(old, action=_Renamed, nargs="?", metavar=new, help=argparse.SUPPRESS)
+
+
 def add_server_options(parser: argparse.ArgumentParser, timeout: float) -> None:
     """--server, --model, --timeout and --tls: how generate, status and demo reach a model."""
     parser.add_argument(

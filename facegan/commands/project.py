@@ -1,5 +1,5 @@
-"""`facegan project`: the face in a model's latent space closest to a photo (see
-facegan.exporting.projection), asked of a server (gRPC or REST) or computed locally from a run."""
+"""`facegan project`: the face in a model's latent space closest to a photo (facegan.api.projection),
+asked of a server (gRPC or REST) or computed locally from a run; writes the four files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_TIMEOUT_S
+from facegan.client.protocol import PROJECT_TIMEOUT_S
 from facegan.commands.common import add_server_options, server_options
-from facegan.errors import UsageError
 
 HELP = "find the face closest to a photo: its z, the projected face, a side-by-side comparison"
 EXAMPLES = """
@@ -30,57 +29,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.steps is not None and not 1 <= args.steps <= PROJECT_MAX_STEPS:
-        raise UsageError(f"--steps must be in 1..{PROJECT_MAX_STEPS}, got {args.steps}")
-    image = Path(args.image)
-    if not image.is_file():
-        raise UsageError(f"photo {image} does not exist")
-    data = image.read_bytes()
-    from facegan.data.photo import check_photo
+    from facegan.api.projection import project
 
-    check_photo(data)  # before any server is asked or TensorFlow loaded
     if args.run:
-        if not Path(args.run).is_dir():
-            raise UsageError(f"run folder {args.run} does not exist")
-        target, z, projected, loss = _local(args.run, data, args.steps)
-        source = args.run
+        result = project(args.image, run=args.run, steps=args.steps)
     else:
-        options = server_options(args)
-        target, z, projected, loss = _served(args.server, options, data, args.steps)
-        source = args.server
-    _write(Path(args.out), target, z, projected)
-    print(f"projected {image} with {source}: pixel MSE {loss:.5f}; wrote {args.out}/compare.png (target | projected)")
+        result = project(args.image, server=args.server, steps=args.steps, **server_options(args))
+    _write(Path(args.out), result.target, result.z, result.image)
+    source = args.run or args.server
+    print(
+        f"projected {args.image} with {source}: pixel MSE {result.loss:.5f}; wrote {args.out}/compare.png "
+        "(target | projected)"
+    )
     return 0
-
-
-def _served(server: str, options: dict, data: bytes, steps: int | None):
-    from facegan.client import connect
-    from facegan.data.photo import photo_face
-
-    with connect(server, **options) as client:
-        signature = client.metadata()["signatures"].get("project")
-        if signature is None:
-            raise UsageError(f"the model at {server} has no project signature (export it with this facegan)")
-        resolution = int(signature["inputs"]["image"][1][1])
-        target = photo_face(data, resolution)
-        result = client.project(target, steps)
-    return target, result.z, result.image, result.loss
-
-
-def _local(run_dir: str, data: bytes, steps: int | None):
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-
-    from facegan.data.photo import photo_face
-    from facegan.exporting.projection import DEFAULT_STEPS, make_projector
-    from facegan.training.run import restore_run_generator
-
-    cfg, generator, _, _ = restore_run_generator(run_dir)
-    target = photo_face(data, cfg.model.resolution)
-    out = tf.function(make_projector(generator))(tf.constant(target[None]), tf.constant(steps or DEFAULT_STEPS))
-    return target, out["z"].numpy()[0], out["images"].numpy()[0], float(out["loss"].numpy()[0])
 
 
 def _write(out: Path, target: np.ndarray, z: np.ndarray, projected: np.ndarray) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -103,16 +104,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     """Which models: a base path or TF Serving's model config file."""
     p = parser.add_argument_group("models")
-    src = parser.add_mutually_exclusive_group(required=True)
+    src = parser.add_mutually_exclusive_group()  # neither: the image's environment (image_entry)
     src.add_argument(*both("--model-base-path"), metavar="DIR", help="folder of numbered versions, e.g. models/facegan")
     src.add_argument(
         *both("--model-config-file"), metavar="FILE", help="TF Serving model_config_list text file (models.config)"
     )
     p.add_argument(
         *both("--model-name"),
-        default=DEFAULT_MODEL_NAME,
         metavar="NAME",
-        help=f"name clients ask for (with --model-base-path; default {DEFAULT_MODEL_NAME})",
+        help=f"name clients ask for (with --model-base-path; default {DEFAULT_MODEL_NAME}, or $MODEL_NAME)",
     )
     p.add_argument(
         *both("--model-config-file-poll-wait-seconds"),
@@ -133,9 +133,9 @@ def _network_flags(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         *both("--rest-api-port"),
         type=int,
-        default=0,
         metavar="N",
-        help="TF Serving's REST API on this port, e.g. 8501 (default 0: off, as in TF Serving)",
+        help="TF Serving's REST API on this port, e.g. 8501 (default 0: off, as in TF Serving; 8501 with "
+        "$MODEL_NAME, as in its image)",
     )
     p.add_argument(
         *both("--rest-api-timeout-in-ms"),
@@ -248,9 +248,31 @@ def _batching(args: argparse.Namespace):
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    from facegan.serving.model_config import ModelSource, check_sources, sources_from_config_file
+def image_entry(args: argparse.Namespace, environ) -> None:
+    """The tensorflow/serving image's entry, when the command line names no models: its
+    tf_serving_entrypoint.sh runs `tensorflow_model_server --port=8500 --rest_api_port=8501
+    --model_name=${MODEL_NAME} --model_base_path=${MODEL_BASE_PATH}/${MODEL_NAME} "$@"`, so the same
+    variables pick the model here, and flags given still win as they do after "$@"."""
+    if args.model_base_path or args.model_config_file:
+        args.model_name = args.model_name or DEFAULT_MODEL_NAME
+        args.rest_api_port = args.rest_api_port or 0
+        return
+    if "MODEL_NAME" not in environ and "MODEL_BASE_PATH" not in environ:
+        raise UsageError(
+            "name the models: --model_base_path DIR or --model_config_file FILE (or set MODEL_NAME and "
+            "MODEL_BASE_PATH, as for the tensorflow/serving image)"
+        )
+    name = environ.get("MODEL_NAME", "model")  # the image's defaults: ENV MODEL_NAME=model,
+    base = environ.get("MODEL_BASE_PATH", "/models")  # ENV MODEL_BASE_PATH=/models
+    if not name or not base:
+        raise UsageError("MODEL_NAME and MODEL_BASE_PATH must not be empty")
+    args.model_base_path = str(Path(base) / name)
+    args.model_name = args.model_name or name
+    args.rest_api_port = 8501 if args.rest_api_port is None else args.rest_api_port
 
+
+def run(args: argparse.Namespace) -> int:
+    image_entry(args, os.environ)
     # The flags' own units and pairs here; the rules on the values are ServerOptions' (options.py).
     if not 1 <= args.rest_api_timeout_in_ms <= 3_600_000:
         raise UsageError(f"--rest-api-timeout-in-ms must be 1..3600000 (an hour), got {args.rest_api_timeout_in_ms}")
@@ -274,11 +296,12 @@ def run(args: argparse.Namespace) -> int:
         tls = tls_from_config_file(args.ssl_config_file)
     metrics_at = metrics_path(args.monitoring_config_file) if args.monitoring_config_file else None
     batching = _batching(args)
+    from facegan.api.serving import model_sources
+
     if args.model_config_file:
-        sources = sources_from_config_file(args.model_config_file)
+        sources = model_sources(config_file=args.model_config_file)
     else:
-        sources = [ModelSource(args.model_name, Path(args.model_base_path))]
-    check_sources(sources)
+        sources = model_sources(args.model_base_path, name=args.model_name)
     from facegan.serving.memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before TensorFlow and the handler threads allocate (serving/memory.py)

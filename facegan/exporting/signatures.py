@@ -1,8 +1,9 @@
-"""The exported graph: a trained generator behind the signatures that `facegan.layout.signature_table`
-states (their inputs' specs are read from it): `serving_default` (z -> images), `from_seed`
-(seed -> images, z), `from_seed_png` (seed -> PNG bytes, encoded in the graph), `project` and
-`project_steps` (a photo -> the closest face the generator makes, facegan.exporting.projection;
-steps outside 1..MAX_STEPS fail with INVALID_ARGUMENT).
+"""The exported graph: a trained generator behind the signatures that `signature_table` states
+once, for the graph (its inputs' specs are read from it), the warm-up records and the model card:
+`serving_default` (z -> images), `from_seed` (seed -> images, z), `from_seed_png` (seed -> PNG
+bytes, encoded in the graph), `project` and `project_steps` (a photo -> the closest face the
+generator makes, facegan.exporting.projection; steps outside 1..MAX_STEPS fail with
+INVALID_ARGUMENT).
 
 Both trace facegan's own `seed_to_z` and `to_uint8`, so the graph reproduces `facegan sample`.
 Keras's ExportArchive saves the tf.Variables that the traced signatures capture, as TensorFlow
@@ -18,8 +19,29 @@ import keras
 import tensorflow as tf
 
 from facegan.exporting import projection
-from facegan.layout import signature_table
 from facegan.sampling import seed_to_z, to_uint8
+
+
+def signature_table(latent_dim: int, resolution: int, default_steps: int, max_steps: int) -> dict:
+    """The exported signatures: name -> inputs and outputs as {key: [dtype, shape, (range)]}, with
+    -1 for the batch dimension. `project` runs `default_steps` of Adam; `project_steps` takes
+    the count (TF Serving requires every input of a signature, so "steps optional" is two)."""
+    face = [-1, resolution, resolution, 3]
+    one_face = [1, resolution, resolution, 3]
+    projection_outputs = {"z": ["float32", [1, latent_dim]], "images": ["uint8", one_face], "loss": ["float32", [1]]}
+    return {
+        "serving_default": {"inputs": {"z": ["float32", [-1, latent_dim]]}, "outputs": {"images": ["uint8", face]}},
+        "from_seed": {
+            "inputs": {"seed": ["int64", [-1]]},
+            "outputs": {"images": ["uint8", face], "z": ["float32", [-1, latent_dim]]},
+        },
+        "from_seed_png": {"inputs": {"seed": ["int64", [-1]]}, "outputs": {"image_bytes": ["string", [-1]]}},
+        "project": {"inputs": {"image": ["uint8", one_face]}, "outputs": projection_outputs, "steps": default_steps},
+        "project_steps": {
+            "inputs": {"image": ["uint8", one_face], "steps": ["int32", [], f"1..{max_steps}"]},
+            "outputs": projection_outputs,
+        },
+    }
 
 
 def serving_function(generator: keras.Model):

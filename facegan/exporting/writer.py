@@ -19,7 +19,7 @@ from pathlib import Path
 from facegan import __version__
 from facegan.errors import UsageError
 from facegan.exporting.serving_files import update_models_config, write_warmup
-from facegan.layout import MODELS_CONFIG, RunDir, VersionDir, signature_table
+from facegan.layout import MODELS_CONFIG, RunDir, VersionDir
 from facegan.versions import DEFAULT_MODEL_NAME, MAX_VERSION, check_model_name, scan_versions
 
 
@@ -29,6 +29,7 @@ def model_card(cfg, run: RunDir, ckpt_meta: dict, version: int) -> dict:
 
     from facegan.data.embedded import EMBEDDED
     from facegan.exporting.projection import DEFAULT_STEPS, MAX_STEPS
+    from facegan.exporting.signatures import signature_table
     from facegan.sampling import SEED_TO_Z_ALGORITHM
 
     rows = run.metrics_rows()

@@ -16,6 +16,7 @@ import numpy as np
 
 from facegan.client import FaceClient, RestClient, connect
 from facegan.client.errors import ServingError
+from facegan.client.latent import slerp
 from facegan.client.model_client import Projection
 from facegan.client.protocol import PROJECT_MAX_STEPS, PROJECT_TIMEOUT_S
 from facegan.data.photo import photo_face
@@ -61,21 +62,6 @@ def latent(values, latent_dim: int) -> np.ndarray:
     if z.shape != (latent_dim,) or not np.isfinite(z).all():
         raise DemoError(f"the found face's z has {z.size} numbers; this model takes {latent_dim}: project again")
     return z
-
-
-def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation, which keeps Gaussian z at a typical norm (a straight line dips)."""
-    t = np.asarray(t, np.float64)[:, None]
-    a, b = z0.astype(np.float64), z1.astype(np.float64)
-    cos = np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if np.sin(omega) < 1e-6:  # (anti)parallel: any path is as good; use the straight one
-        out = (1 - t) * a + t * b
-    else:
-        out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
-    out[t[:, 0] == 0] = a  # the ends are exactly the two seeds' z
-    out[t[:, 0] == 1] = b
-    return out.astype(np.float32)
 
 
 def readable(error: ServingError, address: str) -> str:

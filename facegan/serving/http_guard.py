@@ -1,14 +1,14 @@
 """waitress, guarded against clients that hold connections without using them.
 
 waitress buffers slow clients instead of giving them a thread, closes connections idle for
-`channel_timeout`, and stops accepting at `connection_limit`. That left two ways to shut the
-REST door (issue #26): 300 connections that each trickle a header byte every 10 s never go
+`channel_timeout`, and stops accepting at `connection_limit`. That leaves two ways to shut the
+REST door: 300 connections that each trickle a header byte every 10 s never go
 idle, and once they fill the connection limit, no one else gets in; and a connection whose
 client never reads its answers keeps its buffered output (and, past waitress's high watermark,
 a worker thread) for as long as it stays open. So, on top of waitress's own limits:
 
 - **A request must arrive in time.** Its headers within HEADER_TIMEOUT_S of its first byte,
-  its whole body within REQUEST_TIMEOUT_S; a connection that sends nothing is waitress's idle
+  its whole body within UPLOAD_TIMEOUT_S; a connection that sends nothing is waitress's idle
   timeout. Trickling does not reset these clocks.
 - **A full house makes room.** At the connection limit, a new connection is still accepted, and
   the connection that has waited longest for an unfinished request (or sent nothing at all) is
@@ -33,10 +33,12 @@ import time
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import TcpWSGIServer
 
-from facegan.serving.predictor import requests_log
+from facegan.serving.rate_limited_log import REQUESTS_LOG
+
+requests_log = logging.getLogger(REQUESTS_LOG)  # client errors, rate-limited (rate_limited_log.py)
 
 HEADER_TIMEOUT_S = 10.0  # from a request's first byte to the end of its headers
-REQUEST_TIMEOUT_S = 30.0  # from a request's first byte to the end of its body (4 MiB at 1 Mbit/s: 34 s)
+UPLOAD_TIMEOUT_S = 30.0  # from a request's first byte to the end of its body (4 MiB at 1 Mbit/s: 34 s)
 WRITE_STALL_S = 10.0  # buffered output that has not moved for this long closes the connection
 CHECK_EVERY_S = 1.0  # how often the deadlines are checked (waitress's cleanup_interval)
 # The kernel's send buffer per connection. waitress reads a connection's next pipelined request
@@ -96,7 +98,7 @@ class GuardedChannel(HTTPChannel):
             headers_done = request is not None and request.headers_finished
             if not headers_done and now - self.request_started > HEADER_TIMEOUT_S:
                 return "headers not received in time"
-            if now - self.request_started > REQUEST_TIMEOUT_S:
+            if now - self.request_started > UPLOAD_TIMEOUT_S:
                 return "body not received in time"
         if self.total_outbufs_len and now - max(self.output_moved, self.last_activity_monotonic()) > WRITE_STALL_S:
             return "answers not read"
@@ -109,9 +111,9 @@ class GuardedServer(TcpWSGIServer):
     channel_class = GuardedChannel
 
     def run(self):
-        """waitress's loop, which survives a descriptor closed under it: select() then fails with
-        EBADF for every pass and the REST door went dead for good (seen twice in CI, cause not
-        found). The dead entries are dropped, with one line each, and the loop goes on."""
+        """waitress's loop, which survives a descriptor closed under it: select() would then fail
+        with EBADF on every pass and the REST door would stay dead (docs/serving.md, REST). The
+        dead entries are dropped, with one line each, and the loop goes on."""
         while self._map:
             try:
                 super().run()

@@ -23,23 +23,13 @@ from facegan.client.errors import ServingError
 from facegan.client.protocol import ModelState
 from facegan.serving.model_config import ModelSource
 from facegan.serving.options import LoadRetries
+from facegan.serving.request import ModelRef
 from facegan.serving.text import shorten
 from facegan.versions import MAX_VERSION, VersionScan, scan_versions
 
 log = logging.getLogger("facegan.serve")
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 MAX_WARNED_NAMES = 1000  # per model: a base path filling up with junk cannot grow the server's memory
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model a request means, as TF Serving's ModelSpec: a name and a pinned version, a
-    version label, or neither (the highest available version). Both doors build one; it travels
-    through the Predictor to `resolve()`."""
-
-    name: str
-    version: int | None = None
-    label: str = ""
 
 
 @dataclass

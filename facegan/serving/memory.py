@@ -2,10 +2,9 @@
 
 A server that loads and unloads SavedModels from dozens of threads (gRPC's 32 handlers, REST's
 8, TensorFlow's pools) leaves glibc with up to 8 arenas per core, each holding fragments of
-freed models. Measured with bench/soak.py on the 2-core VM, 2026-11-30 (two servers side by
-side, 35 hot swaps in 12 minutes under saturating load): the post-swap lows rose +1.20 MB a swap
-over the second half with glibc's default, +0.31 MB with MALLOC_ARENA_MAX=2, at the same
-request rates and latencies. Both are no-ops without glibc.
+freed models; two arenas let memory after each swap grow about a quarter as fast, at the same
+request rates and latencies (bench/soak.py; the figures: docs/serving.md, "A long run"). Both
+are no-ops without glibc.
 """
 
 from __future__ import annotations

@@ -23,16 +23,17 @@ import numpy as np
 from facegan.client.errors import ServingError
 from facegan.client.protocol import DEFAULT_MAX_BATCH, MAX_MESSAGE_BYTES
 from facegan.client.tensors import TensorError, declared_shape, dtype_name, to_numpy
-from facegan.serving.manager import ModelManager, ModelRef, VersionState
+from facegan.serving.manager import ModelManager, VersionState
 from facegan.serving.metrics import ServerMetrics
-from facegan.serving.rate_limited_log import RateLimitedLog
+from facegan.serving.rate_limited_log import REQUESTS_LOG
+from facegan.serving.request import DEFAULT_SIGNATURE, ModelRef, Request
 from facegan.serving.servable import Signature
 from facegan.serving.text import shorten
 
 log = logging.getLogger("facegan.serve")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 OTHER_MODEL = "_other"  # the metric label of every model name the server does not serve
-requests_log = RateLimitedLog(log)  # client errors: a flood of bad requests costs a few lines
+requests_log = logging.getLogger(REQUESTS_LOG)  # client errors, rate-limited (rate_limited_log.py)
 
 
 class InputTensor(Protocol):
@@ -142,7 +143,7 @@ class Predictor:
         self.max_batch = max_batch
 
     @contextlib.contextmanager
-    def call(self, method: str, model: str, entrypoint: str = "GRPC") -> Iterator[None]:
+    def accounted(self, method: str, model: str, entrypoint: str = "GRPC") -> Iterator[None]:
         """Count, time and log one call; ServingError passes through for the door to answer,
         anything else becomes INTERNAL. Metric labels and log lines name a model only when the
         server serves it, so clients that invent names cannot grow /metrics or the log.
@@ -159,7 +160,7 @@ class Predictor:
         except Exception as e:  # a bug or a failing model: INTERNAL, never a hung client
             code = grpc.StatusCode.INTERNAL
             # One rate-limited line naming where it failed: a request that trips a bug over and over
-            # must not fill the log with tracebacks (issue #26 saw 281 KB for 200 requests).
+            # must not fill the log with tracebacks.
             where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
             at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
             message = shorten(f"{type(e).__name__}: {e}", 300)
@@ -172,32 +173,23 @@ class Predictor:
             if method == "Predict":
                 self.metrics.tf_serving.record(label, code.name, method, entrypoint, seconds)
 
-    def predict(
-        self,
-        ref: ModelRef,
-        signature_name: str,
-        read_inputs: Callable[[Signature], Mapping],
-        output_filter: list[str],
-        deadline: float | None,
-        on_abandon: Callable[[Callable[[], None]], None] | None = None,
-    ) -> Prediction:
-        """Run one signature of the version `ref` means. `read_inputs` turns the request's inputs
-        into {alias: InputTensor or TensorProto} once the signature is known (REST's JSON needs its
-        dtypes); malformed ones raise INVALID_ARGUMENT. `on_abandon(callback)`, where the door
-        can tell, has `callback` called when the client is gone (a projection then stops)."""
-        with self.manager.pin(ref) as servable:
-            name = signature_name or "serving_default"
+    def predict(self, request: Request, read_inputs: Callable[[Signature], Mapping]) -> Prediction:
+        """Run one signature of the version the request means. `read_inputs` turns the request's
+        inputs into {alias: InputTensor or TensorProto} once the signature is known (REST's JSON
+        needs its dtypes); malformed ones raise INVALID_ARGUMENT."""
+        with self.manager.pin(request.model) as servable:
+            name = request.signature
             signature = servable.signatures.get(name)
             if signature is None:
                 raise ServingError(
                     grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{shorten(name)}" not found.'
                 )
-            unknown = sorted(set(output_filter) - set(signature.outputs))
+            unknown = sorted(set(request.output_filter) - set(signature.outputs))
             if unknown:
                 raise ServingError(INVALID, f"output tensor alias not found in signature: {names(unknown)}")
             arrays = validate_inputs(signature, read_inputs(signature), self.max_batch)
-            outputs = servable.predict(name, arrays, deadline, on_abandon)
-            wanted = output_filter or list(signature.outputs)
+            outputs = servable.predict(request, arrays)
+            wanted = request.output_filter or list(signature.outputs)
             return Prediction(servable.version, name, {alias: outputs[alias] for alias in wanted})
 
     def refuse_inference(self, ref: ModelRef, signature_name: str, method: str) -> None:
@@ -207,7 +199,7 @@ class Predictor:
         regressor.cc, with --enable_signature_method_name_check's words). `method` is
         "classify" or "regress"."""
         with self.manager.pin(ref) as servable:
-            name = signature_name or "serving_default"
+            name = signature_name or DEFAULT_SIGNATURE
             signature = servable.signature_defs.get(name)
             if signature is None:
                 raise ServingError(INVALID, f"No signature was found with the name: {shorten(name)}")

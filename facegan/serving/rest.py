@@ -27,17 +27,20 @@ from google.protobuf import json_format
 
 from facegan.client.errors import ServingError
 from facegan.serving.json_tensor import json_inputs, json_outputs
-from facegan.serving.manager import ModelRef
-from facegan.serving.predictor import INVALID, Predictor, requests_log
+from facegan.serving.options import ServerOptions
+from facegan.serving.predictor import INVALID, Predictor
+from facegan.serving.rate_limited_log import REQUESTS_LOG
+from facegan.serving.request import ModelRef, Request
 from facegan.serving.servable import Signature
 from facegan.serving.service import metadata_response, status_response
 from facegan.serving.text import shorten
 from facegan.versions import parse_version
 
+requests_log = logging.getLogger(REQUESTS_LOG)  # client errors, rate-limited (rate_limited_log.py)
+
 # A predict body is at most this: the largest honest one, 64 z vectors of 100 floats as JSON, is
 # about 130 KB. It bounds what JSON parsing can cost (a list of a million zeros).
 MAX_BODY_BYTES = 4 * 1024 * 1024
-REQUEST_TIMEOUT_S = 30.0  # REST has no client deadline: each request gets this one (--rest-api-timeout-in-ms)
 # google.rpc.Code -> HTTP, as TF Serving (and gRPC-gateway) map them
 CLIENT_CLOSED_REQUEST = 499  # nginx's code for a cancelled request, which TF Serving uses too; not in HTTPStatus
 HTTP_STATUS = {
@@ -97,7 +100,7 @@ class RestApp:
         predictor: Predictor,
         max_body_bytes: int = MAX_BODY_BYTES,
         metrics_path: str | None = None,
-        timeout_s: float = REQUEST_TIMEOUT_S,
+        timeout_s: float = ServerOptions.rest_timeout_s,
         cors: bool = False,
     ):
         self.predictor = predictor
@@ -206,7 +209,7 @@ class RestApp:
 
     def _answer(self, method: str, ref: ModelRef, work: Callable[[], dict]) -> dict:
         try:
-            with self.predictor.call(method, ref.name, entrypoint="REST"):
+            with self.predictor.accounted(method, ref.name, entrypoint="REST"):
                 return work()
         except ServingError as e:
             raise HttpError(HTTP_STATUS.get(e.code, HTTPStatus.INTERNAL_SERVER_ERROR), e.message) from None
@@ -219,8 +222,9 @@ class RestApp:
         def read_inputs(signature: Signature):  # malformed tensors raise INVALID_ARGUMENT, as on gRPC
             return json_inputs(body, signature)
 
-        deadline = time.monotonic() + self.timeout_s
-        prediction = self.predictor.predict(ref, signature_name, read_inputs, [], deadline)
+        # waitress does not say when a client leaves: the deadline alone ends an abandoned call
+        request = Request(ref, signature_name, deadline=time.monotonic() + self.timeout_s)
+        prediction = self.predictor.predict(request, read_inputs)
         return json_outputs(prediction.outputs, row="instances" in body)  # json_inputs checked it is one of two
 
     def _metadata(self, ref: ModelRef) -> dict:
@@ -249,7 +253,7 @@ class RestServer:
         port: int,
         threads: int = 8,
         metrics_path: str | None = None,
-        timeout_s: float = REQUEST_TIMEOUT_S,
+        timeout_s: float = ServerOptions.rest_timeout_s,
         cors: bool = False,
     ):
         from waitress.adjustments import Adjustments
@@ -297,8 +301,8 @@ class RestServer:
         and sent: the loop keeps running meanwhile); then end the worker threads and close every
         connection, and the server's loop, its socket map empty, returns. Sockets are closed inside
         the loop's own thread (waitress's trigger runs a function there): closed from here, a
-        descriptor could vanish while the loop's select() holds it, and the loop thread died with
-        EBADF (seen in CI)."""
+        descriptor could vanish while the loop's select() holds it, and the loop thread would die
+        with EBADF."""
         from waitress import wasyncore
 
         # the listening socket only: waitress's own close() also closes the trigger, and answers

@@ -17,8 +17,11 @@ from facegan.client.errors import ServingError
 from facegan.client.tensors import DTYPES, to_numpy
 from facegan.layout import VersionDir
 from facegan.serving.batching import Batcher, BatchingOptions
-from facegan.serving.solo import SoloGate
-from facegan.serving.solo_worker import SoloWorker
+from facegan.serving.graph_errors import graph_error
+from facegan.serving.projections.cancel import Cancel
+from facegan.serving.projections.queue import ProjectionQueue
+from facegan.serving.projections.worker import ProjectionWorker
+from facegan.serving.request import DEFAULT_SIGNATURE, Request
 
 MAX_WARMUP_RECORDS = 1000  # TF Serving's limit
 
@@ -51,15 +54,6 @@ def read_signature_defs(path: Path):
     raise ValueError(f"{path} has no meta graph tagged 'serve'")
 
 
-def graph_error(message: str) -> str:
-    """The line of a graph's InvalidArgumentError that says what was wrong: an Assert's own text
-    ("steps must be 1..500, got 0"), else the first line; never the node names and stack."""
-    for line in message.splitlines():
-        if line.startswith("assertion failed: "):
-            return " ".join(part.strip("[] ") for part in line.removeprefix("assertion failed: ").split("] ["))[:300]
-    return message.splitlines()[0][:300] if message else "invalid argument"
-
-
 _gc_pause = threading.Lock()
 _gc_pauses = 0  # loads in progress (the manager loads one at a time; counted all the same)
 _gc_was_enabled = True  # as the first of them found it (a caller may have turned it off itself)
@@ -89,7 +83,7 @@ def cyclic_gc_paused():
 
 
 class Servable:
-    """A SavedModel version loaded with TensorFlow. `run` may be called from many threads."""
+    """A SavedModel version loaded with TensorFlow. `predict` and `invoke` may be called from many threads."""
 
     def __init__(
         self,
@@ -98,7 +92,7 @@ class Servable:
         path: Path,
         on_call: Callable[[int], None] | None = None,
         batching: BatchingOptions | None = None,
-        solo: SoloGate | None = None,
+        projections: ProjectionQueue | None = None,
     ):
         import tensorflow as tf
 
@@ -126,53 +120,47 @@ class Servable:
         self._on_call = on_call
         # Batchable: every input has a free batch dimension, so requests can be merged row-wise.
         # The rest (the projection: one image, a step count, hundreds of model steps) never
-        # join a batch queue; they go through the server's SoloGate (a few at a time, a bounded
-        # queue, cancelled when abandoned), so a burst of them cannot starve generation.
+        # join a batch queue; they go through the server's ProjectionQueue (a few at a time, a
+        # bounded queue, cancelled when abandoned), so a burst of them cannot starve generation.
         self.batchable = {
             key
             for key, sig in self.signatures.items()
             if all(spec.shape and spec.shape[0] == -1 for spec in sig.inputs.values())
         }
-        self._solo = solo if solo is not None else SoloGate()
-        self._worker = SoloWorker(path)  # the unbatchable signatures' nice-10 process, started at first use
+        self._projections = projections if projections is not None else ProjectionQueue()
+        self._worker = ProjectionWorker(path)  # the unbatchable signatures' nice-10 process, started at first use
         self._batchers = (
             {}
             if batching is None
             else {
-                key: Batcher(functools.partial(self.run, key), batching, f"{name}-{version}-{key}")
+                key: Batcher(functools.partial(self.invoke, key), batching, f"{name}-{version}-{key}")
                 for key in self.signatures
                 if key in self.batchable
             }
         )
 
-    def predict(
-        self,
-        signature: str,
-        inputs: dict[str, np.ndarray],
-        deadline: float | None = None,
-        on_abandon: Callable[[Callable[[], None]], None] | None = None,
-    ):
-        """Run now, through the signature's batch queue when batching is on, or (a signature that
-        cannot be batched) through the SoloGate: when it is its turn, stopped if abandoned."""
+    def predict(self, request: Request, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the request's signature now, through its batch queue when batching is on, or (a
+        signature that cannot be batched) through the ProjectionQueue: when it is its turn, and
+        stopped at its deadline or when its client is gone."""
+        signature = request.signature
         if signature in self._batchers:
-            return self._batchers[signature].submit(inputs, deadline)
+            return self._batchers[signature].submit(inputs, request.deadline)
         if signature in self.batchable:
-            return self.run(signature, inputs)
-        return self._solo.run(
-            signature, lambda on_cancel: self._run_solo(signature, inputs, on_cancel), deadline, on_abandon
-        )
+            return self.invoke(signature, inputs)
+        return self._projections.take_turn(request, lambda cancel: self._project(signature, inputs, cancel))
 
-    def _run_solo(self, signature: str, inputs: dict[str, np.ndarray], on_cancel) -> dict[str, np.ndarray]:
+    def _project(self, signature: str, inputs: dict[str, np.ndarray], cancel: Cancel) -> dict[str, np.ndarray]:
         if self._on_call is not None:
             self._on_call(1)
-        return self._worker.call(signature, inputs, on_cancel)
+        return self._worker.call(signature, inputs, cancel)
 
     def close(self) -> None:
         for batcher in self._batchers.values():
             batcher.close()
         self._worker.close()
 
-    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def invoke(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One model invocation; `inputs` were validated against `self.signatures[signature]`."""
         import tensorflow as tf
 
@@ -199,9 +187,9 @@ class Servable:
             if log.WhichOneof("log_type") != "predict_log":
                 raise ValueError("warm-up records other than Predict are not supported")
             request = log.predict_log.request
-            signature = request.model_spec.signature_name or "serving_default"
+            signature = request.model_spec.signature_name or DEFAULT_SIGNATURE
             if signature not in self.signatures:
                 raise ValueError(f"warm-up request for unknown signature {signature!r}")
-            self.run(signature, {k: to_numpy(v) for k, v in request.inputs.items()})
+            self.invoke(signature, {k: to_numpy(v) for k, v in request.inputs.items()})
             count += 1
         return count

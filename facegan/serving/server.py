@@ -20,10 +20,10 @@ from facegan.serving.metrics import ServerMetrics
 from facegan.serving.model_config import ModelSource, check_sources
 from facegan.serving.options import ServerOptions
 from facegan.serving.predictor import Predictor
+from facegan.serving.projections.queue import ProjectionQueue
 from facegan.serving.rest import RestServer
 from facegan.serving.servable import Servable
 from facegan.serving.service import ModelService, PredictionService, generic_handlers
-from facegan.serving.solo import SoloGate
 from facegan.serving.text import shorten
 
 log = logging.getLogger("facegan.serve")
@@ -37,7 +37,7 @@ class Server:
         self.options = options
         self.metrics = ServerMetrics()
         self.health = health.HealthServicer()
-        self.solo = SoloGate()  # the projections' place, shared by every loaded version (solo.py)
+        self.projections = ProjectionQueue()  # shared by every loaded version (serving/projections/)
         self._health_names: set[str] = set()  # models ever configured: each has a health status
         self.manager = ModelManager(
             sources, self._load, self._unload, on_change=self._changed, retries=options.load_retries
@@ -183,7 +183,12 @@ class Server:
     def _load(self, name: str, version: int, path: Path) -> Servable:
         batch_size = self.metrics.batch_size.labels(name, str(version))
         servable = Servable(
-            name, version, path, on_call=batch_size.observe, batching=self.options.batching, solo=self.solo
+            name,
+            version,
+            path,
+            on_call=batch_size.observe,
+            batching=self.options.batching,
+            projections=self.projections,
         )
         if not self.options.warmup:
             return servable
@@ -221,6 +226,10 @@ class Server:
         overall = serving if any(available.values()) else not_serving
         for service in ("", PREDICTION_SERVICE):
             self.health.set(service, overall)
+
+    def available(self) -> dict[str, list[int]]:
+        """{model name: its available versions}, as clients see them now."""
+        return self.manager.available()
 
     def start(self) -> Server:
         """Load the first versions, then answer. A failure here stops everything started so far."""

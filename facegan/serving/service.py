@@ -25,8 +25,8 @@ from tensorflow_serving.apis import (
 
 from facegan.client.errors import ServingError
 from facegan.client.tensors import from_numpy
-from facegan.serving.manager import ModelRef
 from facegan.serving.predictor import INVALID, Predictor
+from facegan.serving.request import DEFAULT_SIGNATURE, ModelRef, Request, grpc_client_gone_hook
 from facegan.serving.text import shorten
 
 UNKNOWN_CODE = grpc.StatusCode.UNKNOWN.value[0]  # tensorflow.error.Code uses gRPC's numbers
@@ -58,7 +58,7 @@ def _rpc(method):
     def wrapper(self, request, context):
         model = "" if isinstance(request, Undecodable) else _model_name(request)
         try:
-            with self.predictor.call(method.__name__, model):
+            with self.predictor.accounted(method.__name__, model):
                 if isinstance(request, Undecodable):
                     raise ServingError(INVALID, f"the request is not a valid {request.message_name}")
                 return method(self, request, context)
@@ -94,15 +94,15 @@ class PredictionService:
     def Predict(self, request, context):
         spec = request.model_spec
         remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-        prediction = self.predictor.predict(
+        call = Request(
             model_ref(spec),
             spec.signature_name,
-            lambda signature: request.inputs,  # TensorProtos: validated against any signature as they are
-            list(request.output_filter),
-            deadline,
-            on_abandon=context.add_callback,  # called when the RPC ends: cancelled, past its deadline, or done
+            tuple(request.output_filter),
+            deadline=None if remaining is None else time.monotonic() + remaining,
+            on_client_gone=grpc_client_gone_hook(context),
         )
+        # TensorProtos: validated against any signature as they are
+        prediction = self.predictor.predict(call, lambda signature: request.inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = spec.name
         response.model_spec.version.value = prediction.version
@@ -132,7 +132,7 @@ class PredictionService:
             raise ServingError(INVALID, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")
         seen = set()
         for task in request.tasks:
-            signature = task.model_spec.signature_name or "serving_default"
+            signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
             if signature in seen:
                 raise ServingError(INVALID, f"Duplicate evaluation of signature: {shorten(signature)}")
             seen.add(signature)
@@ -194,7 +194,7 @@ class ModelService:
         model_config_list replaces the running one, checked as a config-file edit is. Anyone who
         reaches the gRPC port may call it, as in TF Serving (docs/serving.md says so)."""
         try:
-            with self.predictor.call("HandleReloadConfigRequest", ""):
+            with self.predictor.accounted("HandleReloadConfigRequest", ""):
                 if isinstance(request, Undecodable):
                     raise ServingError(INVALID, f"the request is not a valid {request.message_name}")
                 if request.config.WhichOneof("config") != "model_config_list":

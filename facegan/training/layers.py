@@ -24,13 +24,11 @@ _TAPS_4x3 = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 def plain_pair_is_faster(backend: str, platform: str, compute_dtype: str) -> bool:
     """Whether upsample + conv beats the transposed form on (Keras backend, "cpu"/"gpu", dtype).
 
-    Measured with the same weights and function (bench/gpu_train.py --forms, and
-    bench/train_throughput.py on CPUs):
-    - XLA's CPU backend (JAX on a CPU): the transposed form ran 7x slower.
-    - A GPU in float32: the pair trained celeba64 at 17,483 images/s against 14,710 (batch 512,
-      XLA:GPU on an H200, 2026-11-30). In bfloat16 the transposed form won (37,949 against
-      36,898) with half the peak memory; float16 is taken to behave like bfloat16 (not measured).
-    - TensorFlow on a CPU (oneDNN): the transposed form ran about 2x faster.
+    As measured with the same weights and function (bench/gpu_train.py --forms, and
+    bench/train_throughput.py on CPUs; the figures: docs/performance.md, "The GPU benchmark"):
+    the pair on XLA's CPU backend (JAX on a CPU, where the transposed form is several times
+    slower) and on a GPU in float32; the transposed form with TensorFlow on a CPU (oneDNN) and on
+    a GPU in bfloat16 (float16 is taken to behave like bfloat16: not measured).
     """
     if platform == "gpu":
         return compute_dtype == "float32"
@@ -54,12 +52,10 @@ def padded_channels(platform: str, compute_dtype: str) -> int:
     """The channel count that a convolution's few image channels (3 in, 3 out) are zero-padded to
     for the arithmetic, or 0 for none.
 
-    Measured (bench/gpu_train.py --pad-rgb, celeba64, batch 512, bfloat16, XLA:GPU on an H200,
-    2026-11-30; two runs): padding G's to_rgb and D's first conv to 16 channels trained at 39,580
-    and 39,693 images/s against 38,417 and 38,336 (+3.0 %, +3.5 %); 8: +1.2 %; 32: +2.1 %; 64:
-    -4.5 %. The busiest kernel of the unpadded step was a 3-channel convolution in 64x32 tiles.
-    Float32 and CPUs were not measured, so they keep the plain shapes (on a CPU the zeros would
-    be real extra work).
+    16 channels is the measured best for a GPU in bfloat16, where the busiest kernel of the
+    unpadded step was a 3-channel convolution in thin tiles (bench/gpu_train.py --pad-rgb; the
+    figures: docs/performance.md). Float32 and CPUs were not measured, so they keep the plain
+    shapes (on a CPU the zeros would be real extra work).
     """
     if platform == "gpu" and compute_dtype in ("bfloat16", "float16"):
         return 16

@@ -233,6 +233,9 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             flush=True,
         )
         display = display_mode(verbose)
+        # In the order Keras calls them at each epoch's end: the report reads what the evaluator
+        # logged; the views show the report's line and the new preview; the checkpoint comes last,
+        # so every checkpointed epoch has its files (a run killed before it redoes the epoch).
         callbacks = [
             *extra,
             cb.GracefulInterrupt(ctx),
@@ -241,14 +244,14 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             cb.ProgressBar(ctx, display == "bar"),
             cb.EpochReport(ctx, quiet=display == "notebook"),
             cb.Previews(ctx, cfg.preview.gif_ms),
-            cb.Checkpointer(ctx),
         ]
         if display == "notebook":
             from facegan.training.notebook import NotebookView
 
-            callbacks.insert(-1, NotebookView(ctx, cfg.model.resolution))  # after the report and the preview
+            callbacks.append(NotebookView(ctx, cfg.model.resolution))
         if t.tensorboard:
             from facegan.training.tensorboard import TensorBoardLog
 
-            callbacks.insert(-1, TensorBoardLog(ctx, t.histogram_every))  # after the report and the previews
+            callbacks.append(TensorBoardLog(ctx, t.histogram_every))
+        callbacks.append(cb.Checkpointer(ctx))
         backend.fit(gan, batches, steps, first_epoch, t.epochs, callbacks, strategy)

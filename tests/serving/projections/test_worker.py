@@ -1,4 +1,4 @@
-"""The projections' process (facegan/serving/solo_worker.py): it loads at the server's priority and
+"""The projections' process (ProjectionWorker, running child.py): it loads at the server's priority and
 projects at nice 10, and a version unloaded while its process starts tells the waiting call to try
 again (UNAVAILABLE) instead of failing it as an internal error."""
 
@@ -11,15 +11,17 @@ import pytest
 from conftest import wait_for
 
 from facegan.client.errors import ServingError
-from facegan.serving.solo_worker import NICE, SoloWorker
+from facegan.serving.projections.cancel import Cancel
+from facegan.serving.projections.child import NICE
+from facegan.serving.projections.worker import ProjectionWorker
 
 
-def _call_in_thread(worker: SoloWorker, signature: str, inputs: dict) -> tuple[threading.Thread, list]:
+def _call_in_thread(worker: ProjectionWorker, signature: str, inputs: dict) -> tuple[threading.Thread, list]:
     outcome = []
 
     def call():
         try:
-            outcome.append(worker.call(signature, inputs, lambda _: None))
+            outcome.append(worker.call(signature, inputs, Cancel()))
         except ServingError as e:
             outcome.append(e)
 
@@ -29,7 +31,7 @@ def _call_in_thread(worker: SoloWorker, signature: str, inputs: dict) -> tuple[t
 
 
 def test_a_version_unloaded_while_its_process_starts_answers_unavailable(tmp_path):
-    worker = SoloWorker(tmp_path / "1")  # no model: the child would fail after TensorFlow's import
+    worker = ProjectionWorker(tmp_path / "1")  # no model: the child would fail after TensorFlow's import
     thread, outcome = _call_in_thread(worker, "project_steps", {})
     wait_for(lambda: worker._starting is not None)
     worker.close()  # the hot swap's unload, seconds before the child could be ready
@@ -37,13 +39,13 @@ def test_a_version_unloaded_while_its_process_starts_answers_unavailable(tmp_pat
     (error,) = outcome
     assert error.code == grpc.StatusCode.UNAVAILABLE and "unloaded" in error.message
     with pytest.raises(ServingError) as again:  # no new process for an unloaded version
-        worker.call("project_steps", {}, lambda _: None)
+        worker.call("project_steps", {}, Cancel())
     assert again.value.code == grpc.StatusCode.UNAVAILABLE
 
 
 @pytest.mark.slow
 def test_the_process_loads_at_the_servers_priority_and_projects_at_nice_10(model_dir):
-    worker = SoloWorker(model_dir / "1")
+    worker = ProjectionWorker(model_dir / "1")
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     try:
         image = np.zeros((1, 32, 32, 3), np.uint8)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, Hammer, run_cli, start_server, wait_for
 
-from facegan.client import FaceClient
+from facegan.client import FaceClient, connect
 from facegan.client.errors import ServingError
 from facegan.serving.batching import BatchingOptions
 from facegan.serving.tls import tls_from_files
@@ -255,3 +255,63 @@ def test_busy_port_is_refused(model_dir):
 def test_serve_cli_bad_input(args, words):
     r = run_cli("serve", *args, timeout=60)
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _no_image_variables() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("MODEL_NAME", "MODEL_BASE_PATH")}
+
+
+def test_serve_names_its_models_or_says_how():
+    r = run_cli("serve", "--port=0", timeout=60, env=_no_image_variables())
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--model_base_path DIR or --model_config_file FILE (or set MODEL_NAME and MODEL_BASE_PATH" in r.stderr
+    r = run_cli("serve", timeout=60, env={**_no_image_variables(), "MODEL_NAME": ""})
+    assert r.returncode == 2 and "must not be empty" in r.stderr, r.stderr
+
+
+def test_the_images_variables_pick_the_model_as_its_entrypoint_does():
+    """tf_serving_entrypoint.sh's rule: MODEL_BASE_PATH/MODEL_NAME is the base path, MODEL_NAME
+    the name, REST on 8501; flags on the command line win, as they come after its own."""
+    from facegan.cli import build_parser
+    from facegan.commands.serve import image_entry
+
+    def entry(argv, environ):
+        args = build_parser().parse_args(["serve", *argv])
+        image_entry(args, environ)
+        return args.model_name, args.model_base_path, args.rest_api_port
+
+    env = {"MODEL_NAME": "faces", "MODEL_BASE_PATH": "/srv/models"}
+    assert entry([], env) == ("faces", "/srv/models/faces", 8501)
+    assert entry([], {"MODEL_NAME": "faces"}) == ("faces", "/models/faces", 8501)  # the image's ENV defaults
+    assert entry([], {"MODEL_BASE_PATH": "/m"}) == ("model", "/m/model", 8501)
+    assert entry(["--rest_api_port=0", "--model_name=x"], env) == ("x", "/srv/models/faces", 0)
+    assert entry(["--model_base_path=/a"], env) == ("facegan", "/a", 0)  # flags name the model: no variables
+
+
+def test_serve_from_the_images_variables_gives_faces(model_dir):
+    """The same variables end to end: `MODEL_NAME=facegan MODEL_BASE_PATH=<base> facegan serve` serves
+    <base>/facegan (the REST port is a free one here instead of 8501)."""
+    from conftest import free_port, stop_process
+
+    rest = free_port()
+    env = {**os.environ, "MODEL_NAME": model_dir.name, "MODEL_BASE_PATH": str(model_dir.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facegan.cli", "serve", "--port=0", f"--rest_api_port={rest}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, proc.stderr.read() if not line else line
+        address = line.split("listening on ")[1].split()[0]
+        for client in (
+            FaceClient(address, model_dir.name, timeout=120),
+            connect(f"http://127.0.0.1:{rest}", model_dir.name),
+        ):
+            with client:
+                assert client.from_seeds([3])[0].shape == (1, 32, 32, 3)
+    finally:
+        stop_process(proc)

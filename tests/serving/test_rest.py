@@ -312,7 +312,7 @@ def _answer(url: str, method: str, headers: dict):
 
 
 def test_cors_is_tf_servings_headers_and_preflight(model_dir):
-    """#38: --rest_api_enable_cors_support as in TF Serving's http_server.cc: its three headers on
+    """--rest_api_enable_cors_support as in TF Serving's http_server.cc: its three headers on
     every REST answer, and a preflight (OPTIONS) answered 200 when it has an http(s) Origin and
     400 otherwise; without the flag, no header (a preflight is still answered)."""
     from facegan.serving.rest import CORS_HEADERS

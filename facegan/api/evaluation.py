@@ -1,5 +1,5 @@
-"""What `facegan evaluate` computes for a run or an exported model: SWD, face rate, colour,
-memorization and discriminator accuracy."""
+"""`evaluate`: SWD, face rate, colour, memorization and discriminator accuracy of a run or an
+exported version (`facegan evaluate` prints its report)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from facegan import fileio, images
+from facegan import extras, fileio, images
 from facegan.errors import UsageError
 from facegan.evaluation import face_rate
 from facegan.evaluation.color import color_spread
@@ -79,9 +79,10 @@ def _from_export(version_dir: Path) -> Generator:
     )
 
 
+@extras.explained
 def evaluate(
     run: str | os.PathLike | None = None,
-    model: str | os.PathLike | None = None,
+    version_dir: str | os.PathLike | None = None,
     data: str | os.PathLike | None = None,
     num_images: int = 8192,
     seed: int = 0,
@@ -97,7 +98,7 @@ def evaluate(
     if run:
         evaluated = _from_run(Path(run), ema)
     else:
-        evaluated = _from_export(Path(model))
+        evaluated = _from_export(Path(version_dir))
     resolution = evaluated.resolution
     data = data or evaluated.trained_data
     if data is not None and not Path(data).is_file():
@@ -118,7 +119,7 @@ def evaluate(
     out = (
         Path(out_dir)
         if out_dir
-        else (Path(run) / "eval" if run else Path("eval") / f"{Path(model).parent.name}-{Path(model).name}")
+        else (Path(run) / "eval" if run else Path("eval") / f"{Path(version_dir).parent.name}-{Path(version_dir).name}")
     )
     if detector is not None:
         generated = detector.rate(fakes)
@@ -160,40 +161,3 @@ def d_accuracy(discriminator, images_uint8: np.ndarray, real_side: bool) -> floa
         ]
     )
     return float(np.mean(logits > 0 if real_side else logits < 0))
-
-
-def table(report: dict) -> str:
-    s, m = report["swd_x1e3"], report["memorization"]
-    levels = [k for k in s if k != "swd"]
-    lines = [
-        f"evaluated {report['source']} on {report['images']} images per side at {report['resolution']} px "
-        f"(seed {report['seed']}, {report['seconds']} s)",
-        "",
-        "| SWD x1e3 | " + " | ".join(f"{k[4:]} px" for k in levels) + " | average |",
-        "|---" * (len(levels) + 2) + "|",
-        "| | " + " | ".join(f"{s[k]:.2f}" for k in levels) + f" | {s['swd']:.2f} |",
-        "",
-        f"memorization: median distance of {MEMORIZATION_FACES} generated faces to their nearest training image "
-        f"{m['median_nn_distance']:.2f} (min {m['min_nn_distance']:.2f}); training images to each other "
-        f"{m['train_median_nn_distance']:.2f}; ratio {m['ratio']:.2f} (well below 1: copies)",
-    ]
-    if "discriminator" in report:
-        d = report["discriminator"]
-        lines.append(
-            f"discriminator accuracy: real {d['accuracy_real']:.2f} ({d['real_images']}), "
-            f"generated {d['accuracy_fake']:.2f}"
-        )
-    c = report["color"]
-    lines.append(f"colour (mean |R-G|+|G-B|, 0 = gray): generated {c['generated']:.3f}, real {c['real']:.3f}")
-    f = report["face_rate"]
-    if f is None:
-        lines.append(f"face rate: not measured ({face_rate.INSTALL} adds OpenCV's face detector)")
-    else:
-        lines.append(
-            f"face rate: {f['generated']:.2f} of {f['images']} generated images have a face; real images "
-            f"{f['real']:.2f} (the ceiling); {f['detector']}, min neighbors {f['min_neighbors']}, "
-            f"upscaled to {f['min_side_px']} px"
-        )
-    sheet = ", faces.png (above the line: a face found, boxed; below: none)" if f is not None else ""
-    lines.append(f"wrote {report['written']}/report.json, memorization.png (generated | nearest training image){sheet}")
-    return "\n".join(lines)

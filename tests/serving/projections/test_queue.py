@@ -1,5 +1,5 @@
-"""SoloGate's admission rules, with plain functions as the work (no model, no sockets): one runs,
-two wait, the rest are refused at once; a waiter whose client is gone leaves without starting."""
+"""ProjectionQueue's admission rules, with plain functions as the work (no model, no sockets): one
+runs, two wait, the rest are refused at once; a waiter whose client is gone leaves without starting."""
 
 import threading
 import time
@@ -9,12 +9,14 @@ import pytest
 from conftest import wait_for
 
 from facegan.client.errors import ServingError
-from facegan.serving.solo import SoloGate
-from facegan.serving.solo_worker import CancelledCall
+from facegan.serving.projections.cancel import CancelledCall
+from facegan.serving.projections.queue import ProjectionQueue
+from facegan.serving.request import ModelRef, Request, grpc_client_gone_hook
 
 
 class Door:
-    """What a gRPC door hands the gate: `add_callback`, called when the RPC ends."""
+    """A gRPC context's `add_callback`, called when the RPC ends (the door turns it into the
+    request's on_client_gone: request.grpc_client_gone_hook)."""
 
     def __init__(self, ended: bool = False):
         self.ended = ended
@@ -36,7 +38,7 @@ def blocking_work(release: threading.Event, started: list):
     """Work that runs until `release` is set, or raises CancelledCall when cancelled first, as the
     projection process does."""
 
-    def work(on_cancel):
+    def work(cancel):
         started.append(time.monotonic())
         cancelled = threading.Event()
 
@@ -44,7 +46,7 @@ def blocking_work(release: threading.Event, started: list):
             cancelled.set()
             release.set()
 
-        on_cancel(stop)
+        cancel.register(stop)
         release.wait(30)
         if cancelled.is_set():
             raise CancelledCall()
@@ -53,12 +55,17 @@ def blocking_work(release: threading.Event, started: list):
     return work
 
 
+def projection(door: Door | None = None, deadline: float | None = None) -> Request:
+    hook = grpc_client_gone_hook(door) if door else None
+    return Request(ModelRef("facegan"), "project_steps", deadline=deadline, on_client_gone=hook)
+
+
 def run_in_thread(gate, work, door=None, deadline=None):
     outcome = {}
 
     def target():
         try:
-            outcome["result"] = gate.run("project_steps", work, deadline, door.add_callback if door else None)
+            outcome["result"] = gate.take_turn(projection(door, deadline), work)
         except ServingError as e:
             outcome["error"] = e
 
@@ -68,53 +75,53 @@ def run_in_thread(gate, work, door=None, deadline=None):
 
 
 def test_one_runs_two_wait_the_rest_are_refused_at_once():
-    gate = SoloGate()
+    gate = ProjectionQueue()
     release = threading.Event()
     started = []
     threads = [run_in_thread(gate, blocking_work(release, started)) for _ in range(3)]
-    wait_for(lambda: gate.counts() == (1, 2), timeout=5)
+    wait_for(lambda: gate.counts() == (1, 2), timeout=60)
     with pytest.raises(ServingError) as e:
-        gate.run("project_steps", blocking_work(release, started), None)
+        gate.take_turn(projection(), blocking_work(release, started))
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     assert "busy (1 running, 2 waiting)" in e.value.message
     release.set()
     for thread, outcome in threads:
-        thread.join(5)
+        thread.join(60)
         assert outcome == {"result": "done"}
     assert len(started) == 3 and gate.counts() == (0, 0)
 
 
 def test_a_waiter_whose_client_went_away_leaves_at_once_and_never_starts():
-    gate = SoloGate()
+    gate = ProjectionQueue()
     release = threading.Event()
     started = []
     runner = run_in_thread(gate, blocking_work(release, started))
-    wait_for(lambda: gate.counts() == (1, 0), timeout=5)
+    wait_for(lambda: gate.counts() == (1, 0) and len(started) == 1, timeout=60)  # admitted, then begun
     door = Door()
     waiter_thread, waiter = run_in_thread(gate, blocking_work(threading.Event(), started), door)
-    wait_for(lambda: gate.counts() == (1, 1), timeout=5)
+    wait_for(lambda: gate.counts() == (1, 1), timeout=60)
     door.end()  # the client cancels while its call waits
-    waiter_thread.join(5)
+    waiter_thread.join(60)
     assert waiter["error"].code == grpc.StatusCode.CANCELLED
     assert gate.counts() == (1, 0) and len(started) == 1  # left the queue; the runner is untouched
     release.set()
-    runner[0].join(5)
+    runner[0].join(60)
     assert runner[1] == {"result": "done"} and len(started) == 1
 
 
 def test_a_call_whose_rpc_had_already_ended_never_starts():
-    gate = SoloGate()
+    gate = ProjectionQueue()
     started = []
     with pytest.raises(ServingError) as e:
-        gate.run("project_steps", blocking_work(threading.Event(), started), None, Door(ended=True).add_callback)
+        gate.take_turn(projection(Door(ended=True)), blocking_work(threading.Event(), started))
     assert e.value.code == grpc.StatusCode.CANCELLED and started == []
     assert gate.counts() == (0, 0)
 
 
 def test_a_running_call_is_stopped_at_its_deadline():
-    gate = SoloGate()
+    gate = ProjectionQueue()
     started = []
     with pytest.raises(ServingError) as e:
-        gate.run("project_steps", blocking_work(threading.Event(), started), time.monotonic() + 1.0)
+        gate.take_turn(projection(deadline=time.monotonic() + 1.0), blocking_work(threading.Event(), started))
     assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and len(started) == 1
     assert gate.counts() == (0, 0)

@@ -4,8 +4,9 @@ import threading
 import time
 
 from facegan.client.protocol import ModelState
-from facegan.serving.manager import ModelManager, ModelRef
+from facegan.serving.manager import ModelManager
 from facegan.serving.model_config import ModelSource
+from facegan.serving.request import ModelRef
 
 HANG_S = 60  # a bound on a hang, never a speed: every phase below is ended by the test's own events
 

@@ -224,8 +224,8 @@ def _code(call, request) -> tuple[grpc.StatusCode, str]:
 
 
 def test_classify_regress_and_multi_inference_answer_as_tf_serving_does(channel):
-    """#38: these answered UNIMPLEMENTED "Method not found!"; TF Serving answers a model without
-    such signatures with INVALID_ARGUMENT (classifier.cc, regressor.cc, multi_inference.cc)."""
+    """As TF Serving answers a model without classify or regress signatures: INVALID_ARGUMENT
+    (classifier.cc, regressor.cc, multi_inference.cc), never UNIMPLEMENTED."""
     from tensorflow_serving.apis import classification_pb2, inference_pb2, regression_pb2
 
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -257,9 +257,9 @@ def test_classify_regress_and_multi_inference_answer_as_tf_serving_does(channel)
 
 
 def test_reload_config_changes_what_is_served_as_tf_serving_does(model_dir, tmp_path):
-    """#38: ModelService/HandleReloadConfigRequest, which operators use to change the served
-    models without a restart, was missing. A new list replaces the old one; a list that cannot be
-    served is INVALID_ARGUMENT and the running one stays."""
+    """ModelService/HandleReloadConfigRequest changes the served models without a restart: a new
+    list replaces the old one; a list that cannot be served is INVALID_ARGUMENT and the running
+    one stays."""
     import shutil
 
     from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc

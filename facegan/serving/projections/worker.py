@@ -1,22 +1,18 @@
-"""The projections' own process: one version's SavedModel, loaded again in a child process that
-then lowers its CPU priority (nice 10), runs the signatures that cannot be batched.
+"""`ProjectionWorker`: the server's handle on one version's projection process, a child that loads
+the version's SavedModel again, lowers its CPU priority (nice 10) and runs the signatures that
+cannot be batched (its program: child.py).
 
 Why a process: a projection is hundreds of model steps in one TensorFlow call, and TensorFlow's
 thread pools are per process, so in the server's process it competed with generation as an
-equal. On 2 cores one running projection took generation's p99 from 12.7 to 52.6 ms; in a
-nice-10 child, with 8 gRPC and 8 REST clients projecting, it went from 14.3 to 21.1 ms (gRPC)
-and 16.2 to 23.0 ms (REST) (tests/test_hardening.py). The operating system's scheduler does
-the isolation.
+equal. In a nice-10 child the operating system's scheduler does the isolation (measurements:
+docs/serving.md, "Projections beside generation").
 
 The child starts at a version's first projection (~3 s: TensorFlow's import and the load, at the
 server's priority) and ends with the version, or after IDLE_STOP_S without a projection. A version
 unloaded while its child starts (a hot swap) answers the waiting call UNAVAILABLE: the client's
-retry reaches the new version. It runs one call at a time;
-a second thread in it reads the pipe, so a "cancel" stops the running call through
-TensorFlow's CancellationManager (checked between ops: a projection stops within a step).
-Messages are pickles over the child's stdin/stdout, a private pipe between the server and its
-own child; the child's stdout is moved to stderr first, so nothing else can write into the
-protocol.
+retry reaches the new version. It runs one call at a time; a "cancel" stops the running call
+within a model step. Messages are pickles over the child's stdin/stdout, a private pipe between
+the server and its own child:
 
     parent -> child: ("run", call id, signature, {alias: array}) | ("cancel", call id)
     child -> parent: ("ready",) once | ("ok", {alias: array}) | ("cancelled",) | ("error", code, message)
@@ -27,31 +23,25 @@ can be after the answer) never stops the next call.
 
 from __future__ import annotations
 
-import os
 import pickle
 import queue
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 
 from facegan.client.errors import ServingError
+from facegan.serving.projections.cancel import Cancel, CancelledCall
 
 START_TIMEOUT_S = 120.0  # TensorFlow's import and the SavedModel's load, on a slow, busy machine
 # The child holds TensorFlow and a second copy of the model (1.1 GB RSS with the 32 px model on
 # the 2-core VM): it ends after this long without a projection and starts again at the next.
 IDLE_STOP_S = 120.0
-# Generation in the server's process comes first: at nice 10 the scheduler gives the child about a
-# tenth of a contended core (its weight 110 against 1024), all of an idle one. (Nice 19, weight 15,
-# starved projections outright while generation saturated both cores.)
-NICE = 10
 
 
-class SoloWorker:
+class ProjectionWorker:
     """The server's handle on one version's child process (started at the first call)."""
 
     def __init__(self, path: Path):
@@ -64,9 +54,9 @@ class SoloWorker:
         self._starting: subprocess.Popen | None = None  # a child not yet ready
         self._closed = False  # the version is unloaded: no new child
 
-    def call(self, signature: str, inputs: dict, on_cancel: Callable[[Callable[[], None]], None]) -> dict:
-        """Run `signature` in the child. `on_cancel(callback)` registers what stops it; a stopped
-        call raises tf-free CancelledCall for the caller to name (deadline or client gone)."""
+    def call(self, signature: str, inputs: dict, cancel: Cancel) -> dict:
+        """Run `signature` in the child; when `cancel` fires, the child stops it and this raises
+        CancelledCall for the queue to name (deadline or client gone)."""
         with self._lock:
             if self._idle is not None:
                 self._idle.cancel()
@@ -74,7 +64,7 @@ class SoloWorker:
             self._calls += 1
             call_id = self._calls
             self._send(("run", call_id, signature, inputs))
-            on_cancel(lambda: self._send(("cancel", call_id)))
+            cancel.register(lambda: self._send(("cancel", call_id)))
             try:
                 answer = pickle.load(process.stdout)
             except (EOFError, pickle.UnpicklingError, OSError):
@@ -98,7 +88,7 @@ class SoloWorker:
         # decides (it drains, then closes this child). The child ends when its stdin closes, so it
         # never outlives the server, however the server ends.
         process = subprocess.Popen(
-            [sys.executable, "-m", "facegan.serving.solo_worker", str(self.path)],
+            [sys.executable, "-m", "facegan.serving.projections.child", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             process_group=0,
@@ -159,95 +149,8 @@ class SoloWorker:
                 self._starting.kill()  # its reader gets EOF; the waiting call answers UNAVAILABLE
 
 
-class CancelledCall(Exception):
-    """The child stopped the call on a "cancel"."""
-
-
 def _load_or_none(stream):
     try:
         return pickle.load(stream)
     except Exception as e:
         return ("failed", f"{type(e).__name__}: {e}")
-
-
-def main(path: str) -> None:
-    """The child: load, lower its priority, say ready, then run calls one at a time until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C sent to it by hand: the server decides when it ends
-    protocol_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # print() and native logs go to stderr, never into the protocol
-    sys.stdout = sys.stderr
-    protocol_in = sys.stdin.buffer
-
-    import tensorflow as tf
-    from tensorflow.python.eager.cancellation import CancellationManager, CancellationManagerContext
-
-    from facegan.serving.servable import graph_error
-
-    module = tf.saved_model.load(path, tags=["serve"])
-    calls: queue.Queue = queue.Queue()
-    current = {"id": None, "manager": None, "started": 0}  # "started": the newest call id begun
-    # A cancel can overtake its call: the parent sends it right behind "run" when the deadline
-    # passed while this process was still loading. Such a call is answered "cancelled" unrun.
-    early_cancels: set[int] = set()
-    guard = threading.Lock()
-
-    def read() -> None:
-        while True:
-            try:
-                message = pickle.load(protocol_in)
-            except (EOFError, OSError, pickle.UnpicklingError):
-                calls.put(None)
-                return
-            if message[0] == "cancel":
-                with guard:
-                    if current["id"] == message[1]:
-                        current["manager"].start_cancel()
-                    elif message[1] > current["started"]:  # not begun yet (older ids are stale: ignored)
-                        early_cancels.add(message[1])
-            else:
-                calls.put(message)
-
-    def answer(message) -> None:
-        pickle.dump(message, protocol_out)
-        protocol_out.flush()
-
-    # Loading (TensorFlow's import, the SavedModel) runs at the server's own priority: at nice 10
-    # under saturating generation it took over a minute, so a hot swap every minute could stop
-    # each version's projection process before it was ready. The projections themselves, the
-    # long part, run at nice 10.
-    os.nice(NICE)
-    threading.Thread(target=read, daemon=True).start()
-    answer(("ready",))
-    while (message := calls.get()) is not None:
-        _, call_id, signature, inputs = message
-        manager = CancellationManager()
-        with guard:
-            current["id"] = call_id
-            current["manager"] = manager
-            current["started"] = call_id
-            cancelled_early = call_id in early_cancels
-            early_cancels.difference_update([i for i in early_cancels if i <= call_id])
-        if cancelled_early:
-            answer(("cancelled",))
-            with guard:
-                current["id"] = None
-                current["manager"] = None
-            continue
-        try:
-            with CancellationManagerContext(manager):  # this process has one calling thread
-                outputs = module.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-            answer(("ok", {k: v.numpy() for k, v in outputs.items()}))
-        except tf.errors.CancelledError:
-            answer(("cancelled",))
-        except tf.errors.InvalidArgumentError as e:
-            answer(("error", "INVALID_ARGUMENT", graph_error(e.message)))
-        except Exception as e:  # a failing model: INTERNAL for this call, the process goes on
-            answer(("error", "INTERNAL", f"{type(e).__name__}: {e}"[:300]))
-        finally:
-            with guard:
-                current["id"] = None
-                current["manager"] = None
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])

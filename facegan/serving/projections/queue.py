@@ -1,14 +1,14 @@
-"""A place of their own for the signatures that cannot be batched (the projection: one image,
-hundreds of model steps, seconds of CPU), so that they never starve generation.
+"""`ProjectionQueue`: the admission, deadlines and cancellation of projections, so that a burst of
+them never starves generation.
 
-- They run in a child process per version at the lowest CPU priority (solo_worker.py): the
+- They run in a child process per version at the lowest CPU priority (worker.py, child.py): the
   operating system gives generation the cores first.
-- A few run at a time (`running`, server-wide: every loaded version shares one gate), a few wait
+- A few run at a time (`running`, server-wide: every loaded version shares one queue), a few wait
   for their turn (`waiting`); any more are refused at once with UNAVAILABLE (REST: 503). Waiters
   and runners hold a handler thread each, so at most running + waiting of the handler threads
   (gRPC's 32, waitress's 8) are ever busy with projections; the rest serve generation.
 - A call waits at most until its deadline (or MAX_WAIT_S), and one whose deadline has passed
-  never starts.
+  never starts; one whose client is gone leaves the queue at once.
 - A running call stops when its client is gone or its deadline passes (MAX_RUN_S without one).
 """
 
@@ -22,7 +22,8 @@ from typing import TypeVar
 import grpc
 
 from facegan.client.errors import ServingError
-from facegan.serving.solo_worker import CancelledCall
+from facegan.serving.projections.cancel import Cancel, CancelledCall
+from facegan.serving.request import Request
 
 T = TypeVar("T")
 
@@ -32,45 +33,8 @@ MAX_WAIT_S = 30.0  # the longest a projection waits for its turn (less if its de
 MAX_RUN_S = 60.0  # a projection with no deadline is stopped after this (project_steps(500) takes ~9 s)
 
 
-class Cancel:
-    """Fired once (deadline, or the client gone) unless the call finished first; callbacks
-    registered after it fired run at once."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
-        self._fired = False
-        self._finished = False
-
-    def register(self, callback: Callable[[], None]) -> None:
-        with self._lock:
-            fired = self._fired
-            if not fired:
-                self._callbacks.append(callback)
-        if fired:
-            callback()
-
-    @property
-    def fired(self) -> bool:
-        with self._lock:
-            return self._fired
-
-    def fire(self) -> None:
-        with self._lock:
-            if self._fired or self._finished:
-                return
-            self._fired = True
-            callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback()
-
-    def finish(self) -> None:
-        with self._lock:
-            self._finished = True
-
-
-class SoloGate:
-    """Admission, deadlines and cancellation for calls that run one at a time."""
+class ProjectionQueue:
+    """Projections one at a time (or `running` at a time), `waiting` more in line, the rest refused."""
 
     def __init__(self, running: int = MAX_RUNNING, waiting: int = MAX_WAITING):
         self.running = running
@@ -84,25 +48,17 @@ class SoloGate:
         with self._cond:
             return self._busy, self._queued
 
-    def run(
-        self,
-        signature: str,
-        work: Callable[[Callable[[Callable[[], None]], None]], T],
-        deadline: float | None,
-        on_abandon: Callable[[Callable[[], None]], None] | None = None,
-    ) -> T:
-        """`work(on_cancel)` when it is this call's turn; `on_cancel(stop)` registers how to stop it,
-        which happens at `deadline` (or MAX_RUN_S) or when the client is gone (`on_abandon`
-        registers a callback that the door calls then). A client gone while its call waits leaves
-        the queue at once: its call never starts (a cancelled waiter once held its place for 30 s,
-        then ran its whole projection for no one)."""
+    def take_turn(self, request: Request, work: Callable[[Cancel], T]) -> T:
+        """`work(cancel)` when it is this request's turn. The work registers on `cancel` how to stop
+        itself; `cancel` fires at the request's deadline (or MAX_RUN_S) or when its client is gone.
+        A request whose client is gone while it waits leaves the queue and never starts."""
         cancel = Cancel()
-        if on_abandon is not None and on_abandon(cancel.fire) is False:
-            cancel.fire()  # gRPC's add_callback says False when the RPC has already ended
+        if request.on_client_gone is not None:
+            request.on_client_gone(cancel.fire)
         cancel.register(self._wake_waiters)
-        self._enter(signature, deadline, cancel)
+        self._enter(request, cancel)
         try:
-            return self._cancellable(work, deadline, cancel)
+            return self._cancellable(work, request.deadline, cancel)
         finally:
             with self._cond:
                 self._busy -= 1
@@ -112,7 +68,8 @@ class SoloGate:
         with self._cond:
             self._cond.notify_all()
 
-    def _enter(self, signature: str, deadline: float | None, cancel: Cancel) -> None:
+    def _enter(self, request: Request, cancel: Cancel) -> None:
+        signature, deadline = request.signature, request.deadline
         wait_until = time.monotonic() + MAX_WAIT_S
         if deadline is not None:
             wait_until = min(wait_until, deadline)
@@ -142,13 +99,13 @@ class SoloGate:
             self._busy += 1
 
     @staticmethod
-    def _cancellable(work, deadline: float | None, cancel: Cancel) -> T:
+    def _cancellable(work: Callable[[Cancel], T], deadline: float | None, cancel: Cancel) -> T:
         ends = time.monotonic() + MAX_RUN_S if deadline is None else deadline
         timer = threading.Timer(max(0.0, ends - time.monotonic()), cancel.fire)
         timer.daemon = True
         timer.start()
         try:
-            return work(cancel.register)
+            return work(cancel)
         except CancelledCall:
             if time.monotonic() >= ends:
                 raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded: stopped") from None
