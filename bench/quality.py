@@ -113,7 +113,7 @@ def main() -> None:
                 )
                 name = f"{preset}{args.tag}{variant}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
                 faces = report["face_rate"] or {"generated": float("nan"), "real": float("nan")}
-                rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces, report["color"]))
+                rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces, report["color"], report["realism"]))
                 print(
                     f"{name} seed {seed}: SWD {report['swd_x1e3']['swd']:.2f}  face rate {faces['generated']:.2f} "
                     f"(real {faces['real']:.2f})  colour {report['color']['generated']:.3f}",
@@ -124,9 +124,9 @@ def main() -> None:
     print(
         "| preset | images seen | seconds | "
         + " | ".join(f"SWD {k[4:]} px" for k in levels)
-        + " | SWD average | face rate (real: ceiling) | colour (real) |"
+        + " | SWD average | face rate (real: ceiling) | colour (real) | SWD / floor | spectral gap / floor |"
     )
-    print("|---" * (len(levels) + 6) + "|")
+    print("|---" * (len(levels) + 8) + "|")
     for name in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == name]
 
@@ -137,14 +137,15 @@ def main() -> None:
             f"| {name} | {mine[0][2]:,} | {np.mean([r[3] for r in mine]):.0f} | "
             + " | ".join(stat([r[4][k] for r in mine]) for k in levels)
             + f" | {stat([r[4]['swd'] for r in mine])} | {stat([r[5]['generated'] for r in mine])} "
-            f"({mine[0][5]['real']:.2f}) | {stat([r[6]['generated'] for r in mine], 3)} ({mine[0][6]['real']:.3f}) |"
+            f"({mine[0][5]['real']:.2f}) | {stat([r[6]['generated'] for r in mine], 3)} ({mine[0][6]['real']:.3f}) | "
+            f"{stat([r[7]['swd_x1e3']['ratio'] for r in mine])} | {stat([r[7]['spectrum']['ratio'] for r in mine])} |"
         )
     print(
         f"\nPaired by seed: mean of (second - first) with a 95 % t interval over {len(args.seeds.split(','))} seeds;"
         " SWD lower is better, face rate higher. *: the interval excludes zero.\n"
     )
-    print("| second - first | SWD average | face rate | colour |")
-    print("|---|---|---|---|")
+    print("| second - first | SWD average | face rate | colour | spectral gap / floor |")
+    print("|---|---|---|---|---|")
     names = list(dict.fromkeys(r[0] for r in rows))
     baselines = names[:2]  # the first preset's generator(s): with EMA, its raw G (= the lecture run) too
     for i, first in enumerate(baselines):
@@ -158,6 +159,7 @@ PICK = {  # a figure of a result row, by name
     "swd": lambda row: row[4]["swd"],
     "face": lambda row: row[5]["generated"],
     "color": lambda row: row[6]["generated"],
+    "spectrum": lambda row: row[7]["spectrum"]["ratio"],
 }
 
 

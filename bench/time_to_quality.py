@@ -68,6 +68,7 @@ def run_one(spec: dict) -> dict:
     from facegan.commands import train as train_command
     from facegan.data.embedded import load_training_data
     from facegan.evaluation import face_rate
+    from facegan.evaluation.realism import STRICT_MIN_NEIGHBORS, realism
     from facegan.evaluation.swd import draw, fake_images, swd, swd_dict
     from facegan.sampling import generate
     from facegan.training.cpu import cpu_info
@@ -80,6 +81,7 @@ def run_one(spec: dict) -> dict:
     images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
     real, z = draw(images, cfg.model.latent_dim, len(images), EVAL_SEED)
     detector = face_rate.FaceDetector()
+    strict = face_rate.FaceDetector(STRICT_MIN_NEIGHBORS)
 
     class Clock(keras.callbacks.Callback):
         """Training wall clock without the evaluations; evaluates every `every` seconds of it."""
@@ -109,6 +111,7 @@ def run_one(spec: dict) -> dict:
             measured = self.training_seconds()
             t0 = time.perf_counter()
             fakes = fake_images(lambda batch: generate(self.model.sampler, batch), z)
+            measures = realism(real, fakes, EVAL_SEED, strict)  # each beside its real-vs-real floor
             self.points.append(
                 {
                     "t": point,
@@ -116,6 +119,10 @@ def run_one(spec: dict) -> dict:
                     "images_seen": self.images_seen,
                     "swd": swd_dict(swd(real, fakes, EVAL_SEED), cfg.model.resolution)["swd"],
                     "face_rate": detector.rate(fakes).rate,
+                    "swd_ratio": measures["swd_x1e3"]["ratio"],
+                    "spectral_ratio": measures["spectrum"]["ratio"],
+                    "strict_face_rate": measures["strict_face_rate"]["generated"],
+                    "real_strict_face_rate": measures["strict_face_rate"]["real"],
                 }
             )
             self.eval_seconds += time.perf_counter() - t0
@@ -208,6 +215,19 @@ def paired_cell(first: list[dict], second: list[dict], pick) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]{star} ({len(diffs)} seeds)"
 
 
+def final_measures(runs: list[dict]) -> str:
+    """The last point's floor ratios and strict face rate, as table cells (older result files lack them)."""
+    last = [r["points"][-1] for r in runs]
+    if not all("spectral_ratio" in p for p in last):
+        return "— | — | — | "
+    cells = [interval([p[k] for p in last]) for k in ("swd_ratio", "spectral_ratio", "strict_face_rate")]
+    real = np.mean([p["real_strict_face_rate"] for p in last])
+    return (
+        " | ".join(f"{m:.2f} ± {h:.2f}" for m, h in cells[:2])
+        + f" | {cells[2][0]:.2f} ± {cells[2][1]:.2f} ({real:.2f}) | "
+    )
+
+
 def report(by_name: dict[str, list[dict]]) -> None:
     some = next(iter(by_name.values()))[0]
     print(
@@ -218,16 +238,19 @@ def report(by_name: dict[str, list[dict]]) -> None:
         print("\n".join(curve_table(name, runs)))
     print(
         "\n| preset | seeds | time to face rate >= 0.80 | time to SWD <= 45 | final face rate | final SWD | "
+        "final SWD / floor | final spectral gap / floor | final strict face rate (real) | "
         "evaluations (s per run, off the clock) | start-up s |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, runs in by_name.items():
         face, face_half = interval([r["points"][-1]["face_rate"] for r in runs])
         swd_mean, swd_half = interval([r["points"][-1]["swd"] for r in runs])
         print(
             f"| {name} | {len(runs)} | {goal_cell(runs, 'face_rate')} | {goal_cell(runs, 'swd')} | "
             f"{face:.2f} ± {face_half:.2f} | {swd_mean:.1f} ± {swd_half:.1f} | "
-            f"{np.mean([r['eval_seconds'] for r in runs]):.1f} | {np.mean([r['startup_seconds'] for r in runs]):.1f} |"
+            + final_measures(runs)
+            + f"{np.mean([r['eval_seconds'] for r in runs]):.1f} | "
+            + f"{np.mean([r['startup_seconds'] for r in runs]):.1f} |"
         )
     names = list(by_name)
     if len(names) < 2:

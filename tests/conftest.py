@@ -94,6 +94,24 @@ def stop_process(proc: subprocess.Popen, signum: int = signal.SIGTERM, timeout: 
         raise AssertionError(f"still running {timeout} s after {signal.Signals(signum).name}: {err[-2000:]}") from None
 
 
+def start_serve(*args, env=None) -> tuple[subprocess.Popen, str]:
+    """`facegan serve ARGS` in its own interpreter, and the gRPC address its first line names once
+    it listens. The caller stops it (stop_process, or kill in a finally)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facegan.cli", "serve", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if "listening on 127.0.0.1:" not in line:
+        proc.kill()
+        raise AssertionError(line or proc.communicate()[1][-3000:])
+    return proc, line.split("listening on ")[1].split()[0]
+
+
 def run_cli(*args, timeout=300, **kwargs):
     """Run `facegan ...` in a fresh interpreter, as a user would."""
     return subprocess.run(

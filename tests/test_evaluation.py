@@ -137,10 +137,18 @@ def test_training_logs_swd_and_evaluate_cli(trained_run, tmp_path):
     assert set(report["swd_x1e3"]) == {"swd", "swd_32", "swd_16"}
     assert report["memorization"]["ratio"] > 0 and 0 <= report["discriminator"]["accuracy_real"] <= 1
     assert (tmp_path / "ev" / "memorization.png").is_file() and (tmp_path / "ev" / "report.json").is_file()
+    realism = report["realism"]  # each measure beside the real-vs-real floor (halves of 50)
+    assert "two seeded halves of 50" in realism["floor"]
+    for measure in ("swd_x1e3", "spectrum"):
+        m = realism[measure]
+        assert m["floor"] > 0 and m["ratio"] == pytest.approx(m["generated"] / m["floor"])
+    assert realism["spectrum"]["band_radii"] == [8, 13] and len(realism["spectrum"]["log10_ratio"]) == 6
+    strict = realism["strict_face_rate"]
+    assert strict["min_neighbors"] == 10 and strict["real_interval"][0] <= strict["real"] <= strict["real_interval"][1]
     again = json.loads(
         run_cli("evaluate", "--run", trained_run, "--json", "--out", tmp_path / "ev2", "--seed", "2").stdout
     )
-    assert again["swd_x1e3"] == report["swd_x1e3"]  # deterministic for a seed
+    assert again["swd_x1e3"] == report["swd_x1e3"] and again["realism"] == realism  # deterministic for a seed
     for bad in (
         ["--run", tmp_path / "nope"],
         ["--run", trained_run, "--num-images", "0"],

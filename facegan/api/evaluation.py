@@ -17,6 +17,7 @@ from facegan.errors import UsageError
 from facegan.evaluation import face_rate
 from facegan.evaluation.color import color_spread
 from facegan.evaluation.memorization import memorization
+from facegan.evaluation.realism import STRICT_MIN_NEIGHBORS, realism
 from facegan.evaluation.swd import BATCH, draw, fake_images, swd, swd_dict
 from facegan.layout import MODEL_CARD_FILE, RunDir, VersionDir
 
@@ -95,6 +96,7 @@ def evaluate(
 
     started = time.perf_counter()
     detector = face_rate.FaceDetector(face_threshold) if face_rate.available() else None
+    strict = face_rate.FaceDetector(STRICT_MIN_NEIGHBORS) if detector is not None else None
     if run:
         evaluated = _from_run(Path(run), ema)
     else:
@@ -115,6 +117,7 @@ def evaluate(
         "swd_x1e3": swd_dict(swd(real, fakes, seed), resolution),
         "face_rate": None,  # without the metrics extra
         "color": {"generated": color_spread(fakes), "real": color_spread(real)},
+        "realism": realism(real, fakes, seed, strict),
     }
     out = (
         Path(out_dir)

@@ -106,6 +106,20 @@ def table(report: dict) -> str:
             f"{f['real']:.2f} (the ceiling); {f['detector']}, min neighbors {f['min_neighbors']}, "
             f"upscaled to {f['min_side_px']} px"
         )
+    r = report["realism"]
+    lines.append(
+        f"against real faces ({r['floor']}; ratio 1 = as close as real to real): "
+        f"SWD {r['swd_x1e3']['generated']:.1f} vs {r['swd_x1e3']['floor']:.1f} ({r['swd_x1e3']['ratio']:.2f}x); "
+        f"spectral gap at radii {r['spectrum']['band_radii'][0]}-{r['spectrum']['band_radii'][1]} "
+        f"{r['spectrum']['generated']:.3f} vs {r['spectrum']['floor']:.3f} ({r['spectrum']['ratio']:.2f}x)"
+    )
+    strict = r["strict_face_rate"]
+    if strict is not None:
+        low, high = strict["real_interval"]
+        lines.append(
+            f"strict face rate (min neighbors {strict['min_neighbors']}): generated {strict['generated']:.2f}, "
+            f"real {strict['real']:.2f} (95 % interval {low:.2f}-{high:.2f})"
+        )
     sheet = ", faces.png (above the line: a face found, boxed; below: none)" if f is not None else ""
     lines.append(f"wrote {report['written']}/report.json, memorization.png (generated | nearest training image){sheet}")
     return "\n".join(lines)

@@ -4,7 +4,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -12,7 +11,7 @@ import urllib.request
 import grpc
 import numpy as np
 import pytest
-from conftest import ROOT, Hammer, run_cli, start_server, wait_for
+from conftest import Hammer, run_cli, start_serve, start_server, wait_for
 
 from facegan.client import FaceClient, connect
 from facegan.client.errors import ServingError
@@ -192,18 +191,10 @@ def test_generate_cli_writes_faces(model_dir, tmp_path):
 def test_serve_cli_drains_on_sigterm(model_dir, tmp_path):
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 10000000 }\n")
-    command = [sys.executable, "-m", "facegan.cli", "serve", "--model-base-path", model_dir, "--port", "0"]
-    proc = subprocess.Popen(
-        [*command, "--enable-batching", "--batching-parameters-file", params],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, address = start_serve(
+        "--model-base-path", model_dir, "--port", "0", "--enable-batching", "--batching-parameters-file", params
     )
     try:
-        line = proc.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, proc.stderr.read() if not line else line
-        address = line.split("listening on ")[1].split()[0]
         results = []
 
         # Each waits up to 10 s in the batch queue, so it is in flight at SIGTERM, sent 3 s after
@@ -295,18 +286,8 @@ def test_serve_from_the_images_variables_gives_faces(model_dir):
 
     rest = free_port()
     env = {**os.environ, "MODEL_NAME": model_dir.name, "MODEL_BASE_PATH": str(model_dir.parent)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facegan.cli", "serve", "--port=0", f"--rest_api_port={rest}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, address = start_serve("--port=0", f"--rest_api_port={rest}", env=env)
     try:
-        line = proc.stdout.readline()
-        assert "listening on 127.0.0.1:" in line, proc.stderr.read() if not line else line
-        address = line.split("listening on ")[1].split()[0]
         for client in (
             FaceClient(address, model_dir.name, timeout=120),
             connect(f"http://127.0.0.1:{rest}", model_dir.name),
