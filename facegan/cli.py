@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None, as_program: bool = False) -> int:
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (stopping.Stop) before the command's own handling
         print(f"facegan {args.command}: interrupted", file=sys.stderr)
         return stopping.exit_status(e)
+    finally:
+        if as_program:
+            stopping.exiting()
 
 
 def entry() -> int:

@@ -10,7 +10,10 @@ first (serve, train) replaces the handler with its own for its lifetime.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -34,6 +37,31 @@ def stop_on_signals() -> None:
     if threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:
             signal.signal(signum, _raise_stop)
+
+
+def sleep_until(event: threading.Event, poll_s: float = 0.5) -> None:
+    """Block the main thread until `event` is set, waking every `poll_s`. A process-directed signal
+    may be delivered to any thread (gRPC's, TensorFlow's); its Python handler then runs only when
+    the main thread next runs bytecode, and an untimed wait never does: Ctrl-C went unheard."""
+    while not event.wait(poll_s):
+        pass
+
+
+def _exit_now(signum, frame):
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: exit all the same
+            stream.flush()
+    os._exit(128 + signum)
+
+
+def exiting() -> None:
+    """The command is over (returned, failed or stopped) and the interpreter is shutting down: a
+    stop signal now ends the process at once and quietly, instead of raising `Stop` inside whatever
+    runs at exit (a library's atexit hook, a thread being joined), where Python prints it as a
+    traceback. A script's trap that sends SIGTERM after its Ctrl-C lands exactly there."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _exit_now)
 
 
 def exit_status(error: KeyboardInterrupt) -> int:

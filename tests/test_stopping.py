@@ -26,6 +26,39 @@ READY_S = 300  # how long a program may take to start on a slow, busy machine: a
 STOPPED_S = 60  # likewise for stopping: "within a few seconds" on an idle machine
 
 
+def test_a_stop_signal_while_the_program_exits_ends_it_quietly():
+    """After the command is over, a SIGTERM (a script's trap after its Ctrl-C) arrives while Python
+    runs atexit hooks: the program ends at once with 143 and no traceback, not with a `Stop` raised
+    inside a library's hook. Nothing listens on port 1, so `status` fails first (exit 1)."""
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(60)))\n"
+        "from facegan.cli import entry\n"
+        "sys.argv = ['facegan', 'status', '--server', '127.0.0.1:1', '--timeout', '1']\n"
+        "sys.exit(entry())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr and "failed: UNAVAILABLE" in res.stderr, res.stderr[-2000:]
+
+
+def test_a_signal_another_thread_received_still_wakes_the_main_thread():
+    """A process-directed signal can land on any thread; its Python handler runs only in the main
+    thread, so a main thread parked in an untimed wait slept through Ctrl-C (facegan serve kept
+    running). Here a helper thread receives the SIGINT itself (pthread_kill)."""
+    code = (
+        "import signal, threading\n"
+        "from facegan.stopping import sleep_until\n"
+        "stop = threading.Event()\n"
+        "signal.signal(signal.SIGINT, lambda *_: stop.set())\n"
+        "threading.Timer(0.2, lambda: signal.pthread_kill(threading.get_ident(), signal.SIGINT)).start()\n"
+        "sleep_until(stop)\n"
+        "print('stopped')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "stopped", res.stderr[-2000:]
+
+
 def test_exit_status_is_the_signals_as_a_shell_reports_it():
     assert stopping.exit_status(stopping.Stop(signal.SIGTERM)) == 143
     assert stopping.exit_status(stopping.Stop(signal.SIGINT)) == 130

@@ -14,7 +14,7 @@ from facegan import __version__
 from facegan.client.protocol import DEFAULT_PORT
 from facegan.errors import UsageError
 from facegan.serving.options import LoadRetries, ServerOptions
-from facegan.stopping import STOP_SIGNALS
+from facegan.stopping import STOP_SIGNALS, sleep_until
 from facegan.versions import DEFAULT_MODEL_NAME
 
 log = logging.getLogger("facegan.serve")
@@ -339,7 +339,7 @@ def serve_until_signal(serving) -> int:
         signal.signal(sig, lambda *_: stop.set())
     serving.start()  # loads TensorFlow and the models: after validation
     print(f"facegan serve: {serving.describe()}", flush=True)
-    stop.wait()
+    sleep_until(stop)  # not stop.wait(): a signal another thread received must still wake this one
     log.info("shutting down: draining in-flight requests")
     serving.stop(grace_s=30.0)
     log.info("stopped")

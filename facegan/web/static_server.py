@@ -22,7 +22,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-from facegan.stopping import stop_on_signals
+from facegan.stopping import sleep_until, stop_on_signals
 
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json"}
@@ -117,7 +117,7 @@ if __name__ == "__main__":
     server = start(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 8000)
     print(f"serving {sys.argv[1]} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
     try:
-        threading.Event().wait()
+        sleep_until(threading.Event())  # until Ctrl-C or SIGTERM raises Stop here
     except KeyboardInterrupt:
         server.shutdown()
         server.server_close()
