@@ -1,4 +1,4 @@
-"""Configs the tests train with (a plain module, so tests/jax/ can import it too)."""
+"""Configs the tests train with (a plain module, so tests/training/jax/ can import it too)."""
 
 
 def tiny_config(epochs: int = 2, **train):

@@ -21,8 +21,8 @@ PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 # Orphans of processes the tests start (a shell's background job whose shell ended) are reparented
 # to this process rather than to init, so the leak check below still finds them.
 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-# tests/jax/ runs only on the JAX backend, in its own interpreter (tests/test_jax.py starts it)
-collect_ignore = [] if os.environ.get("KERAS_BACKEND") == "jax" else ["jax"]
+# tests/training/jax/ runs only on the JAX backend, in its own interpreter (tests/training/test_jax.py starts it)
+collect_ignore = [] if os.environ.get("KERAS_BACKEND") == "jax" else ["training/jax"]
 
 
 def save_networks(path, generator, discriminator, **arrays) -> None:

@@ -288,3 +288,36 @@ def test_comments_say_why_not_when():
         if HISTORY.search(line) and path.name != "test_architecture.py"
     ]
     assert not found, "\n".join(found)
+
+
+# Tests of the whole program, not of one package: they stay flat in tests/ (docs/architecture.md).
+WHOLE_PROGRAM_TESTS = {
+    "test_architecture.py",
+    "test_basics.py",  # the small top-level modules: config, seeds, images, fileio
+    "test_docs.py",
+    "test_extras.py",
+    "test_first_run.py",
+    "test_notebook.py",
+    "test_release.py",
+    "test_stopping.py",
+}
+# Test folders that mirror something other than a package of facegan/.
+OTHER_TEST_FOLDERS = {
+    "deploy": ROOT / "deploy",  # the Dockerfile, compose file and manifests
+    "training/jax": ROOT / "facegan" / "training" / "jax_step.py",  # run on the JAX backend in their own interpreter
+}
+
+
+def test_tests_mirror_facegan():
+    tests = ROOT / "tests"
+    files = sorted(tests.rglob("test_*.py"))
+    assert len(files) > 40
+    names = [f.name for f in files]
+    assert len(names) == len(set(names)), "two test files share a name (pytest imports them by name)"
+    for f in files:
+        folder = f.parent.relative_to(tests).as_posix()
+        if folder == ".":
+            assert f.name in WHOLE_PROGRAM_TESTS, f"{f.name}: move it to the folder that mirrors its module"
+        else:
+            mirrored = OTHER_TEST_FOLDERS.get(folder, ROOT / "facegan" / folder)
+            assert mirrored.exists(), f"tests/{folder}/ mirrors nothing in facegan/"

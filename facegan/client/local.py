@@ -1,7 +1,7 @@
 """`LocalFaces`: the ONNX export (`facegan export --format onnx`) in this process, with the
 clients' generation calls and no server: z -> faces through ONNX Runtime, seed -> z through
 `philox.seed_to_z`, so `from_seeds` gives the server's faces (within 1/255 per pixel,
-tests/test_portable.py) without TensorFlow or a network.
+tests/exporting/test_portable.py) without TensorFlow or a network.
 """
 
 from __future__ import annotations

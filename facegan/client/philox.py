@@ -20,7 +20,7 @@ Everything up to Box-Muller is integer arithmetic and exact. TensorFlow computes
 in float32 with the C library (glibc's logf and sincosf on Linux); here they are computed in
 float64 and rounded to float32, which is the correctly rounded result. The C library's results
 are within about half an ulp of that, so now and then the two differ by one ulp in log or in sin/cos,
-and the final product by at most two ulps (tests/test_philox.py measures how often, on 10,000+
+and the final product by at most two ulps (tests/client/test_philox.py measures how often, on 10,000+
 seeds; the JavaScript port in facegan/web/ does the same arithmetic).
 """
 

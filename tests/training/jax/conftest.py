@@ -1,4 +1,4 @@
-"""The JAX-side tests. tests/test_jax.py runs this folder with pytest in a fresh interpreter with
+"""The JAX-side tests. tests/training/test_jax.py runs this folder with pytest in a fresh interpreter with
 KERAS_BACKEND=jax (Keras picks its backend at import) and TensorFlow blocked, as on a JAX-only
 GPU machine. What the TensorFlow side computed for comparison (both networks' weights, a batch, z,
 its losses and R1 figures) arrives in the .npz that FACEGAN_JAX_REFERENCE names; a training run
@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # jax_helpers
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/configs.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/configs.py
 
-assert keras.backend.backend() == "jax", "run through tests/test_jax.py (KERAS_BACKEND=jax)"
+assert keras.backend.backend() == "jax", "run through tests/training/test_jax.py (KERAS_BACKEND=jax)"
 
 
 @pytest.fixture(scope="session")

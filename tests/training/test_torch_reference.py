@@ -12,7 +12,7 @@ import torch
 from facegan.config import ModelConfig
 from facegan.training.models import build_discriminator, build_generator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from torch_reference import TorchGAN, lecture_losses
 
 

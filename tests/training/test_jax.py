@@ -1,6 +1,6 @@
 """The JAX backend: the same models and run folders, a stateless jitted step, no TensorFlow needed.
 
-Keras picks its backend at import, so the JAX-side tests (tests/jax/) run in a fresh interpreter
+Keras picks its backend at import, so the JAX-side tests (tests/training/jax/) run in a fresh interpreter
 with KERAS_BACKEND=jax and TensorFlow blocked; this file computes what they compare against on
 TensorFlow (losses and R1 on the same weights, batch and z), runs them, and exports the run they
 trained with TensorFlow.
@@ -66,7 +66,7 @@ def test_the_jax_side_passes_and_its_run_exports_with_tensorflow(tmp_path):
             sys.executable,
             "-m",
             "pytest",
-            "tests/jax",
+            "tests/training/jax",
             "-q",
             "-p",
             "no:cacheprovider",

@@ -15,7 +15,7 @@ import tensorflow as tf
 from facegan.client import philox
 from facegan.sampling import seed_to_z
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LATENT_DIM = 100
 EDGES = [0, 1, 42, -1, 2**31 - 1, -(2**31), 2**32 - 1, 2**32, 2**63 - 1, -(2**63)]
 # Random123's known-answer vectors for Philox-4x32-10 (counter, key, output)

@@ -1,4 +1,4 @@
-"""What the JAX-side tests share (a plain module: `conftest` is ambiguous between tests/ and tests/jax/)."""
+"""What the JAX-side tests share (a plain module: `conftest` is ambiguous between tests/ and tests/training/jax/)."""
 
 import keras
 import numpy as np

@@ -19,7 +19,7 @@ from facegan.training.backend import Backend
 from facegan.training.cpu import CpuInfo, cpu_info
 from facegan.training.models import build_generator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
