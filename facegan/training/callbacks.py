@@ -6,8 +6,9 @@ the epoch's summary line; elsewhere (CI, a pipe, a log file) only the summary li
 holds one line per epoch and no carriage returns; in a notebook, one bar for the whole run and
 the newest preview grid, updated in place (notebook.py). (fit() runs with Keras's own bar off.)
 
-They share one `RunContext`, so an interrupted or diverged epoch is never reported, previewed
-or checkpointed as if it had completed.
+They read one frozen `FitPlan` and share one small `FitState`, so an interrupted or diverged
+epoch is never reported, previewed or checkpointed as if it had completed; what only one of them
+needs (the preview grid's layout, the checkpoints' interval) is given to that one alone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 
 from facegan import images
+from facegan.config import PreviewConfig
 from facegan.errors import NonFiniteLossError
 from facegan.fileio import append_line
 from facegan.layout import RunDir
@@ -33,45 +35,44 @@ from facegan.stopping import STOP_SIGNALS
 from facegan.training import checkpoints
 
 
-@dataclass
-class RunContext:
-    """What the callbacks of one `fit()` share."""
+@dataclass(frozen=True)
+class FitPlan:
+    """What every callback of one `fit()` reads and none changes."""
 
     run: RunDir  # the folder this process writes (the run's, or a non-chief worker's scratch)
-    epochs: int
+    epochs: int  # the epoch this fit ends at (1-based): a resumed run's total, not the epochs left
     steps_per_epoch: int
     batch_size: int
-    preview_z: np.ndarray  # fixed z for the preview grid, drawn once per run
-    rows: int
-    cols: int
-    margin: int
-    preview_every: int  # epochs between preview grids
-    keep_checkpoints: int
-    checkpoint_every: int  # epochs between checkpoints
-    meta: dict  # written into every checkpoint (run id, config name)
-    interrupted: bool = False  # Ctrl-C seen: stop after the current step
-    steps_done: int = 0  # steps finished in the current epoch
-    completed_epochs: int = 0
-    last_logs: dict = field(default_factory=dict)
+
+
+@dataclass
+class FitState:
+    """What the callbacks of one `fit()` tell each other. Each field has one writer, named below."""
+
+    plan: FitPlan
+    completed_epochs: int  # Checkpointer, at each epoch's end; a resume starts at its checkpoint's
+    interrupted: bool = False  # GracefulInterrupt: a stop signal arrived, stop after this step
+    steps_done: int = 0  # GracefulInterrupt: steps finished in the current epoch
+    last_logs: dict = field(default_factory=dict)  # EpochReport: the epoch's metrics.jsonl record
 
     @property
     def partial(self) -> bool:
-        """True while the current epoch was cut short by Ctrl-C."""
-        return self.interrupted and self.steps_done < self.steps_per_epoch
+        """True while the current epoch was cut short by a stop signal."""
+        return self.interrupted and self.steps_done < self.plan.steps_per_epoch
 
     def due(self, epoch: int, every: int, model: keras.Model) -> bool:
         """Whether something done every `every` epochs is due at the end of `epoch` (0-based): on
         the multiples, at the last epoch, and when training stops early (Ctrl-C, a callback)."""
         done = epoch + 1
-        return done % every == 0 or done == self.epochs or self.interrupted or model.stop_training
+        return done % every == 0 or done == self.plan.epochs or self.interrupted or model.stop_training
 
 
 class ProgressBar(keras.callbacks.Callback):
     """A live bar for the running epoch (steps, running losses), cleared when the epoch ends."""
 
-    def __init__(self, ctx: RunContext, enabled: bool):
+    def __init__(self, state: FitState, enabled: bool):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
         self.enabled = enabled
         self.bar = None
 
@@ -80,8 +81,8 @@ class ProgressBar(keras.callbacks.Callback):
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=self.ctx.steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{self.ctx.epochs}",
+                total=self.state.plan.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{self.state.plan.epochs}",
                 unit="step",
                 leave=False,
                 dynamic_ncols=True,
@@ -111,19 +112,19 @@ class EpochReport(keras.callbacks.Callback):
     """One summary line per epoch on stdout (unless `quiet`: a notebook's bar shows the figures) and
     one JSON object per epoch in metrics.jsonl."""
 
-    def __init__(self, ctx: RunContext, quiet: bool = False):
+    def __init__(self, state: FitState, quiet: bool = False):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
         self.quiet = quiet
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.ctx.partial:
+        if self.state.partial:
             return
         seconds = time.perf_counter() - self.started
-        n = self.ctx.steps_per_epoch * self.ctx.batch_size
+        n = self.state.plan.steps_per_epoch * self.state.plan.batch_size
         record = {
             "epoch": epoch + 1,
             **{k: float(v) for k, v in (logs or {}).items()},
@@ -132,8 +133,8 @@ class EpochReport(keras.callbacks.Callback):
             "images_seen": (epoch + 1) * n,
             "time": time.time(),
         }
-        self.ctx.last_logs = record
-        append_line(self.ctx.run.metrics, json.dumps(record))
+        self.state.last_logs = record
+        append_line(self.state.plan.run.metrics, json.dumps(record))
         if self.quiet:
             return
         quality = ""
@@ -144,7 +145,7 @@ class EpochReport(keras.callbacks.Callback):
         if "ada_p" in record:
             quality += f"  ADA p {record['ada_p']:.2f}"
         print(
-            f"epoch {epoch + 1}/{self.ctx.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
+            f"epoch {epoch + 1}/{self.state.plan.epochs}  g_loss {record['g_loss']:.4f}  d_loss {record['d_loss']:.4f}"
             f"  D acc real {record['d_acc_real']:.2f} fake {record['d_acc_fake']:.2f}"
             f"  {seconds:.1f}s  {n / seconds:.1f} img/s{quality}",
             flush=True,
@@ -159,9 +160,9 @@ class Evaluator(keras.callbacks.Callback):
     face rate needs the metrics extra (OpenCV); without it training says so once and logs SWD.
     """
 
-    def __init__(self, ctx: RunContext, real: np.ndarray, every: int, num_images: int, seed: int):
+    def __init__(self, state: FitState, real: np.ndarray, every: int, num_images: int, seed: int):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
         self.real = real
         self.every = every
         self.num_images = num_images
@@ -178,8 +179,8 @@ class Evaluator(keras.callbacks.Callback):
             print(f"face rate: not measured ({face_rate.INSTALL} adds OpenCV's face detector)", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        due = epoch + 1 == self.ctx.epochs or (self.every and (epoch + 1) % self.every == 0)
-        if self.ctx.partial or not due or logs is None:
+        due = epoch + 1 == self.state.plan.epochs or (self.every and (epoch + 1) % self.every == 0)
+        if self.state.partial or not due or logs is None:
             return
         from facegan.evaluation.swd import draw, fake_images, swd, swd_dict
 
@@ -197,20 +198,21 @@ class Previews(keras.callbacks.Callback):
     """previews/epoch-0001.png from the fixed preview z every `preview_every` epochs; evolution.gif
     at the end."""
 
-    def __init__(self, ctx: RunContext, gif_ms: int):
+    def __init__(self, state: FitState, preview_z: np.ndarray, preview: PreviewConfig):
         super().__init__()
-        self.ctx = ctx
-        self.gif_ms = gif_ms
+        self.state = state
+        self.preview_z = preview_z  # the run's fixed z, drawn once: the same faces every epoch
+        self.preview = preview
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.ctx.partial or not self.ctx.due(epoch, self.ctx.preview_every, self.model):
+        if self.state.partial or not self.state.due(epoch, self.preview.every, self.model):
             return
-        faces = generate(self.model.sampler, self.ctx.preview_z)
-        path = self.ctx.run.preview(epoch + 1)
-        images.save_png(path, images.grid(faces, self.ctx.rows, self.ctx.cols, self.ctx.margin))
+        faces = generate(self.model.sampler, self.preview_z)
+        path = self.state.plan.run.preview(epoch + 1)
+        images.save_png(path, images.grid(faces, self.preview.rows, self.preview.cols, self.preview.margin))
 
     def on_train_end(self, logs=None):
-        write_evolution_gif(self.ctx.run, self.gif_ms)
+        write_evolution_gif(self.state.plan.run, self.preview.gif_ms)
 
 
 def write_evolution_gif(run: RunDir, ms: int) -> Path | None:
@@ -227,23 +229,27 @@ class Checkpointer(keras.callbacks.Callback):
     a stop (Ctrl-C), newest `keep` kept. (Writing lfw32's 47 MB took 0.07 s: every epoch, that was
     15 % of a fast preset's training time.)"""
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, state: FitState, every: int, keep: int, meta: dict, preview_z: np.ndarray):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
+        self.every = every
+        self.keep = keep
+        self.meta = meta  # written into every checkpoint (run id, config name), with preview_z
+        self.preview_z = preview_z
 
     def on_epoch_end(self, epoch, logs=None):
         # An interrupted epoch saves its weights under the last *completed* epoch's number: a
         # resume redoes that epoch from its start, and nothing trained before Ctrl-C is lost.
-        done = epoch if self.ctx.partial else epoch + 1
-        self.ctx.completed_epochs = done
-        if not self.ctx.due(epoch, self.ctx.checkpoint_every, self.model):
+        done = epoch if self.state.partial else epoch + 1
+        self.state.completed_epochs = done
+        if not self.state.due(epoch, self.every, self.model):
             return
         checkpoints.save(
-            self.ctx.run.checkpoints,
+            self.state.plan.run.checkpoints,
             self.model,
             done,
-            {**self.ctx.meta, "partial_epoch": self.ctx.partial, "preview_z": self.ctx.preview_z.tolist()},
-            self.ctx.keep_checkpoints,
+            {**self.meta, "partial_epoch": self.state.partial, "preview_z": self.preview_z.tolist()},
+            self.keep,
         )
 
 
@@ -263,9 +269,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
 class GracefulInterrupt(keras.callbacks.Callback):
     """First Ctrl-C or SIGTERM: finish the current step, checkpoint, stop. A second aborts at once."""
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, state: FitState):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
 
     def on_train_begin(self, logs=None):
         # Signal handlers can only be installed from the main thread (not, e.g., under a test runner's worker).
@@ -275,12 +281,12 @@ class GracefulInterrupt(keras.callbacks.Callback):
             self.previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.ctx.steps_done = 0
+        self.state.steps_done = 0
 
     def _handle(self, signum, frame):
-        if self.ctx.interrupted:
+        if self.state.interrupted:
             raise KeyboardInterrupt
-        self.ctx.interrupted = True
+        self.state.interrupted = True
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         print(
             f"\n{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
@@ -289,8 +295,8 @@ class GracefulInterrupt(keras.callbacks.Callback):
         )
 
     def on_train_batch_end(self, batch, logs=None):
-        self.ctx.steps_done = batch + 1
-        if self.ctx.interrupted:
+        self.state.steps_done = batch + 1
+        if self.state.interrupted:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

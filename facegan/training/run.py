@@ -211,21 +211,8 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
             print(f"{run.run.path}: already trained {first_epoch} of {t.epochs} epochs; pass --epochs to train longer")
             return
         batches, steps = backend.batches(run.images, t.batch_size, t.seed, cfg.data.flip, first_epoch, t.epochs)
-        ctx = cb.RunContext(
-            run=writes_to,
-            epochs=t.epochs,
-            steps_per_epoch=steps,
-            batch_size=t.batch_size,
-            preview_z=run.preview_z,
-            rows=cfg.preview.rows,
-            cols=cfg.preview.cols,
-            margin=cfg.preview.margin,
-            preview_every=cfg.preview.every,
-            keep_checkpoints=t.keep_checkpoints,
-            checkpoint_every=t.checkpoint_every,
-            meta={"run": run.run.path.name, "config": cfg.name, "data_count": len(run.images)},
-            completed_epochs=first_epoch,
-        )
+        plan = cb.FitPlan(run=writes_to, epochs=t.epochs, steps_per_epoch=steps, batch_size=t.batch_size)
+        state = cb.FitState(plan, completed_epochs=first_epoch)
         where = f"resuming {run.run.path} at epoch {first_epoch + 1}" if first_epoch else f"training {run.run.path}"
         print(
             f"{where}: {len(run.images)} images at {cfg.model.resolution}px, batch {t.batch_size}, "
@@ -238,20 +225,21 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
         # so every checkpointed epoch has its files (a run killed before it redoes the epoch).
         callbacks = [
             *extra,
-            cb.GracefulInterrupt(ctx),
+            cb.GracefulInterrupt(state),
             cb.NonFiniteGuard(),
-            cb.Evaluator(ctx, run.images, t.eval_every, t.eval_images, t.seed),
-            cb.ProgressBar(ctx, display == "bar"),
-            cb.EpochReport(ctx, quiet=display == "notebook"),
-            cb.Previews(ctx, cfg.preview.gif_ms),
+            cb.Evaluator(state, run.images, t.eval_every, t.eval_images, t.seed),
+            cb.ProgressBar(state, display == "bar"),
+            cb.EpochReport(state, quiet=display == "notebook"),
+            cb.Previews(state, run.preview_z, cfg.preview),
         ]
         if display == "notebook":
             from facegan.training.notebook import NotebookView
 
-            callbacks.append(NotebookView(ctx, cfg.model.resolution))
+            callbacks.append(NotebookView(state, cfg.model.resolution))
         if t.tensorboard:
             from facegan.training.tensorboard import TensorBoardLog
 
-            callbacks.append(TensorBoardLog(ctx, t.histogram_every))
-        callbacks.append(cb.Checkpointer(ctx))
+            callbacks.append(TensorBoardLog(state, t.histogram_every))
+        meta = {"run": run.run.path.name, "config": cfg.name, "data_count": len(run.images)}
+        callbacks.append(cb.Checkpointer(state, t.checkpoint_every, t.keep_checkpoints, meta, run.preview_z))
         backend.fit(gan, batches, steps, first_epoch, t.epochs, callbacks, strategy)

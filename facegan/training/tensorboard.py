@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from facegan import images
+from facegan.training.callbacks import FitState
 
 QUALITY = ("swd", "face_rate")  # key prefixes: SWD per level, the face rate and its ceiling
 SPEED = ("images_per_sec", "seconds")
@@ -30,33 +31,33 @@ def tag(key: str) -> str:
 
 
 class TensorBoardLog(keras.callbacks.Callback):
-    """Runs after EpochReport (which fills ctx.last_logs) and Previews (which writes the grid)."""
+    """Runs after EpochReport (which fills state.last_logs) and Previews (which writes the grid)."""
 
-    def __init__(self, ctx, histogram_every: int):
+    def __init__(self, state: FitState, histogram_every: int):
         super().__init__()
-        self.ctx = ctx
+        self.state = state
         self.histogram_every = histogram_every
         self.writer = None
 
     def on_train_begin(self, logs=None):
         from tensorboardX import SummaryWriter
 
-        first = self.ctx.completed_epochs + 1
+        first = self.state.completed_epochs + 1
         self.writer = SummaryWriter(
-            log_dir=str(self.ctx.run.tensorboard), purge_step=first if first > 1 else None, flush_secs=30
+            log_dir=str(self.state.plan.run.tensorboard), purge_step=first if first > 1 else None, flush_secs=30
         )
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.ctx.partial or self.writer is None:
+        if self.state.partial or self.writer is None:
             return
         step = epoch + 1
-        for key, value in self.ctx.last_logs.items():
+        for key, value in self.state.last_logs.items():
             if key not in SKIPPED and isinstance(value, int | float):
                 self.writer.add_scalar(tag(key), value, step)
-        grid = self.ctx.run.preview(step)
+        grid = self.state.plan.run.preview(step)
         if grid.is_file():
             self.writer.add_image("previews", images.load_png(grid), step, dataformats="HWC")
-        if step % self.histogram_every == 0 or step == self.ctx.epochs:
+        if step % self.histogram_every == 0 or step == self.state.plan.epochs:
             for name, network in (("generator", self.model.generator), ("discriminator", self.model.discriminator)):
                 for variable in network.trainable_variables:
                     values = np.asarray(keras.ops.convert_to_numpy(variable.value), np.float32)
