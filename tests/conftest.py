@@ -15,6 +15,10 @@ import pytest
 from configs import tiny_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every Python process a test starts prints all its threads' Python stacks if it dies of a fatal
+# signal (SIGSEGV, SIGABRT from glibc's "free(): invalid pointer"), as pytest does for itself:
+# a rare native crash in a child then says where each thread was.
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
