@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None, as_program: bool = False) -> int:
     if as_program:
         stopping.stop_on_signals()
     try:
-        return args.func(args) or 0
+        try:
+            return args.func(args) or 0
+        finally:
+            # The command is over: from here a stop signal (a script's trap sending SIGTERM after its
+            # Ctrl-C) ends the program quietly, also while it reports below how the command ended.
+            if as_program:
+                stopping.exiting()
     except UsageError as e:
         print(f"facegan {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -90,9 +96,6 @@ def main(argv: list[str] | None = None, as_program: bool = False) -> int:
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (stopping.Stop) before the command's own handling
         print(f"facegan {args.command}: interrupted", file=sys.stderr)
         return stopping.exit_status(e)
-    finally:
-        if as_program:
-            stopping.exiting()
 
 
 def entry() -> int:

@@ -42,6 +42,33 @@ def test_a_stop_signal_while_the_program_exits_ends_it_quietly():
     assert "Traceback" not in res.stderr and "failed: UNAVAILABLE" in res.stderr, res.stderr[-2000:]
 
 
+def test_a_second_stop_signal_while_the_program_reports_the_first_ends_it_quietly():
+    """Ctrl-C interrupts the command, and while the program prints "interrupted" a SIGTERM arrives
+    (the quick start's trap stopping its jobs): the program ends at once with 143, not with a second
+    `Stop` raised inside its own report as a traceback. Here the report's first write sends the SIGTERM."""
+    code = (
+        "import os, signal, sys, time\n"
+        "import facegan.commands.status as status\n"
+        "status.run = lambda args: (os.kill(os.getpid(), signal.SIGINT), time.sleep(60))\n"
+        "class Stderr:\n"
+        "    sent = False\n"
+        "    def write(self, text):\n"
+        "        if not self.sent:\n"
+        "            self.sent = True\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        return sys.__stderr__.write(text)\n"
+        "    def flush(self):\n"
+        "        sys.__stderr__.flush()\n"
+        "from facegan.cli import entry\n"
+        "sys.argv = ['facegan', 'status', '--server', '127.0.0.1:1']\n"
+        "sys.stderr = Stderr()\n"
+        "sys.exit(entry())\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
 def test_a_signal_another_thread_received_still_wakes_the_main_thread():
     """A process-directed signal can land on any thread; its Python handler runs only in the main
     thread, so a main thread parked in an untimed wait slept through Ctrl-C (facegan serve kept
