@@ -127,9 +127,14 @@ class Group:
         end = time.monotonic() + STOPPED_S
         while members(self.pgid) or self.proc.poll() is None:
             left = members(self.pgid)
-            assert time.monotonic() < end, (
-                f"still running {STOPPED_S} s after the signal: {left}\n{self.output()[-3000:]}"
-            )
+            if time.monotonic() >= end:
+                # SIGABRT makes each Python process left print every thread's stack into the output
+                # (PYTHONFAULTHANDLER, conftest.py): the failure then says where it was stuck.
+                for pid in left:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGABRT)
+                time.sleep(2)
+                raise AssertionError(f"still running {STOPPED_S} s after the signal: {left}\n{self.output()[-12000:]}")
             time.sleep(0.1)
 
     def close(self) -> None:
