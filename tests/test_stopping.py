@@ -26,6 +26,11 @@ READY_S = 300  # how long a program may take to start on a slow, busy machine: a
 STOPPED_S = 60  # likewise for stopping: "within a few seconds" on an idle machine
 
 
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter, its output captured (the timeout is a hang bound)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
 def test_a_stop_signal_while_the_program_exits_ends_it_quietly():
     """After the command is over, a SIGTERM (a script's trap after its Ctrl-C) arrives while Python
     runs atexit hooks: the program ends at once with 143 and no traceback, not with a `Stop` raised
@@ -37,7 +42,7 @@ def test_a_stop_signal_while_the_program_exits_ends_it_quietly():
         "sys.argv = ['facegan', 'status', '--server', '127.0.0.1:1', '--timeout', '1']\n"
         "sys.exit(entry())\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    res = run_python(code)
     assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stderr[-2000:])
     assert "Traceback" not in res.stderr and "failed: UNAVAILABLE" in res.stderr, res.stderr[-2000:]
 
@@ -64,7 +69,7 @@ def test_a_second_stop_signal_while_the_program_reports_the_first_ends_it_quietl
         "sys.stderr = Stderr()\n"
         "sys.exit(entry())\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    res = run_python(code)
     assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stderr[-2000:])
     assert "Traceback" not in res.stderr, res.stderr[-2000:]
 
@@ -82,7 +87,7 @@ def test_a_signal_another_thread_received_still_wakes_the_main_thread():
         "sleep_until(stop)\n"
         "print('stopped')\n"
     )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    res = run_python(code)
     assert res.returncode == 0 and res.stdout.strip() == "stopped", res.stderr[-2000:]
 
 
