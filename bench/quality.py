@@ -125,8 +125,9 @@ def main() -> None:
         "| preset | images seen | seconds | "
         + " | ".join(f"SWD {k[4:]} px" for k in levels)
         + " | SWD average | face rate (real: ceiling) | colour (real) | SWD / floor | spectral gap / floor |"
+        " strict face rate (real) |"
     )
-    print("|---" * (len(levels) + 8) + "|")
+    print("|---" * (len(levels) + 9) + "|")
     for name in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == name]
 
@@ -138,20 +139,21 @@ def main() -> None:
             + " | ".join(stat([r[4][k] for r in mine]) for k in levels)
             + f" | {stat([r[4]['swd'] for r in mine])} | {stat([r[5]['generated'] for r in mine])} "
             f"({mine[0][5]['real']:.2f}) | {stat([r[6]['generated'] for r in mine], 3)} ({mine[0][6]['real']:.3f}) | "
-            f"{stat([r[7]['swd_x1e3']['ratio'] for r in mine])} | {stat([r[7]['spectrum']['ratio'] for r in mine])} |"
+            f"{stat([r[7]['swd_x1e3']['ratio'] for r in mine])} | {stat([r[7]['spectrum']['ratio'] for r in mine])} | "
+            f"{stat([PICK['strict'](r) for r in mine])} ({PICK['strict_real'](mine[0]):.2f}) |"
         )
     print(
         f"\nPaired by seed: mean of (second - first) with a 95 % t interval over {len(args.seeds.split(','))} seeds;"
         " SWD lower is better, face rate higher. *: the interval excludes zero.\n"
     )
-    print("| second - first | SWD average | face rate | colour | spectral gap / floor |")
-    print("|---|---|---|---|---|")
+    print("| second - first | SWD average | face rate | colour | spectral gap / floor | strict face rate |")
+    print("|---|---|---|---|---|---|")
     names = list(dict.fromkeys(r[0] for r in rows))
     baselines = names[:2]  # the first preset's generator(s): with EMA, its raw G (= the lecture run) too
     for i, first in enumerate(baselines):
         for second in names[i + 1 :]:
             pair = ([r for r in rows if r[0] == first], [r for r in rows if r[0] == second])
-            diffs = [paired(*pair, what) for what in PICK]
+            diffs = [paired(*pair, what) for what in ("swd", "face", "color", "spectrum", "strict")]
             print(f"| {second} - {first} | " + " | ".join(diffs) + " |")
 
 
@@ -160,6 +162,8 @@ PICK = {  # a figure of a result row, by name
     "face": lambda row: row[5]["generated"],
     "color": lambda row: row[6]["generated"],
     "spectrum": lambda row: row[7]["spectrum"]["ratio"],
+    "strict": lambda row: (row[7]["strict_face_rate"] or {"generated": float("nan")})["generated"],
+    "strict_real": lambda row: (row[7]["strict_face_rate"] or {"real": float("nan")})["real"],
 }
 
 
@@ -177,7 +181,7 @@ def paired(first: list, second: list, what: str) -> str:
     mean = float(np.mean(diffs))
     half = float(stats.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs)))
     star = "*" if mean - half > 0 or mean + half < 0 else ""
-    digits = 2 if what == "swd" else 3
+    digits = 2 if what == "swd" else 3  # the rates and ratios: 3
     return f"{mean:+.{digits}f} [{mean - half:+.{digits}f}, {mean + half:+.{digits}f}]{star}"
 
 

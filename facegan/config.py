@@ -27,6 +27,8 @@ class ModelConfig:
     g_width: float = 1.0  # G's filters per layer x this: the lecture's 256-256-256-128 were chosen for 96 px
     d_width: float = 1.0  # D's filters per layer x this (0.5: a quarter of its conv weights), for small data sets
     spectral_norm: bool = False  # D's weights divided by their largest singular value (SNGAN); replaces D's BatchNorm
+    upsample: str = "nearest"  # G's upsampling before each 3x3 conv: "nearest" (the lecture's) or "bilinear" (smoother)
+    to_rgb_float32: bool = False  # G's last conv in float32 under a mixed-precision policy (its image's last rounding)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class TrainConfig:
     ada_images: int = 5000  # images over which ADA's probability can move from 0 to 1 (StyleGAN2-ADA: 500k)
     r1_gamma: float = 0.0  # R1 penalty on real images: d_loss += gamma/2 * E|grad_x D(x)|^2; 0 = off
     ema_decay: float = 0.0  # keep an exponential moving average of G's weights for sampling and export; 0 = off
+    lr_decay: float = 0.0  # over this last fraction of the epochs both learning rates fall linearly to 0; 0 = constant
     seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
     xla: bool | None = None  # jit_compile the step; None = on with a GPU, off on CPU (oneDNN beat XLA there)
     mixed_precision: bool | None = False  # float16 on GPU / bfloat16 on CPU; None = only where native (GPU, bf16 CPU)
@@ -138,6 +141,10 @@ class Config:
             raise ConfigError("ADA and DiffAugment are two augmentation schemes for D: use one (--augment none)")
         if not 0.0 <= t.r1_gamma <= 1e4:
             raise ConfigError(f"r1_gamma must be in [0, 1e4] (0 = off), got {t.r1_gamma}")
+        if m.upsample not in UPSAMPLES:
+            raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {m.upsample!r}")
+        if not 0.0 <= t.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in [0, 1] (0 = off), got {t.lr_decay}")
         if not 0.0 <= t.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {t.ema_decay}")
         if t.eval_every < 0 or t.eval_images < 1:
@@ -156,6 +163,7 @@ class Config:
 
 
 MAX_TRAIN_SEED = 2**32 - 1  # np.random.seed (which keras.utils.set_random_seed calls) takes 0..2**32 - 1
+UPSAMPLES = ("nearest", "bilinear")
 STRATEGIES = ("default", "mirrored", "multiworker", "data-parallel")
 DEFAULT_PRESET = "fast32"  # what `facegan train` starts from without --preset
 

@@ -80,6 +80,9 @@ def test_presets_valid_and_round_trip():
         {"train": {"epochs": 0}},
         {"train": {"label_smoothing": 0.7}},
         {"train": {"strategy": "tpu"}},
+        {"model": {"upsample": "cubic"}},
+        {"train": {"lr_decay": -0.1}},
+        {"train": {"lr_decay": 1.5}},
     ],
 )
 def test_config_rejects(fields):

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from facegan.config import DEFAULT_PRESET, STRATEGIES, Config, preset
+from facegan.config import DEFAULT_PRESET, STRATEGIES, UPSAMPLES, Config, preset
 from facegan.errors import UsageError
 
 
@@ -49,10 +49,13 @@ OPTIONS = (
     Option("--g-width", "model.g_width", float, "G's filters per layer x this (0.5: a quarter of its MACs)"),
     Option("--d-width", "model.d_width", float, "D's filters per layer x this (e.g. 0.5 for a smaller D)"),
     Option("--spectral-norm", "model.spectral_norm", None, "spectral norm in D (replaces its BatchNorm)"),
+    Option("--upsample", "model.upsample", str, "G's upsampling before each conv", None, UPSAMPLES),
+    Option("--to-rgb-float32", "model.to_rgb_float32", None, "G's last conv in float32 under mixed precision"),
     Option("--g-lr", "train.g_lr", float, "generator learning rate"),
     Option("--d-lr", "train.d_lr", float, "discriminator learning rate"),
     Option("--beta-1", "train.beta_1", float, "Adam's beta_1 for both networks (the lecture's 0.5)"),
     Option("--label-smoothing", "train.label_smoothing", float, "one-sided: real labels become 1 - this"),
+    Option("--lr-decay", "train.lr_decay", float, "both learning rates fall linearly to 0 over this last fraction"),
     Option("--ema-decay", "train.ema_decay", float, "sample and export an EMA of G's weights (0: off)"),
     Option("--augment", "train.augment", augment_list, 'DiffAugment for D: "translation,cutout", or "none"'),
     Option("--ada-target", "train.ada_target", float, "adaptive augmentation for D: target E[sign(D(real))], e.g. 0.6"),

@@ -28,16 +28,17 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     scale = cfg.resolution // (BASE << BASE_UPSAMPLES)
     if scale > 1:
         x = _up_block(x, scale, width(128), cfg, "up_res")
-    x = ImageConv2D(cfg.channels, 3, padding="same", name="to_rgb")(x)  # padded on GPUs: layers.py
+    rgb_dtype = "float32" if cfg.to_rgb_float32 else None  # None: the run's precision policy
+    x = ImageConv2D(cfg.channels, 3, padding="same", dtype=rgb_dtype, name="to_rgb")(x)  # padded on GPUs: layers.py
     image = layers.Activation("tanh", dtype="float32", name="image")(x)
     return keras.Model(z, image, name="generator")
 
 
 def _up_block(x, size: int, filters: int, cfg: ModelConfig, name: str):
-    if cfg.fused_upconv:
+    if cfg.upsample == "nearest" and cfg.fused_upconv:
         x = UpConv2D(filters, size, name=f"{name}_conv")(x)
-    else:
-        x = layers.UpSampling2D(size, name=f"{name}_upsample")(x)
+    else:  # bilinear has no fused form: its upsampled pixels are not copies of the source's
+        x = layers.UpSampling2D(size, interpolation=cfg.upsample, name=f"{name}_upsample")(x)
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
     x = _batch_norm(x, cfg, name)
     return layers.ReLU(name=f"{name}_relu")(x)

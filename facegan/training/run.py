@@ -120,13 +120,14 @@ def resume_run(run_dir: str | os.PathLike, epochs: int | None, from_checkpoint=N
     return OpenedRun(run, cfg, checkpoint, np.load(run.preview_z), images)
 
 
-def build_gan(cfg: Config, backend: Backend):
+def build_gan(cfg: Config, backend: Backend, steps_per_epoch: int):
     """The two networks (and the EMA generator), their optimizers and the FaceGAN that trains them.
     Call inside the run's precision policy and strategy scope."""
     import keras
 
     from facegan.training.gan import FaceGAN
     from facegan.training.models import build_discriminator, build_generator
+    from facegan.training.schedule import learning_rate
 
     t = cfg.train
     generator = build_generator(cfg.model)
@@ -144,8 +145,9 @@ def build_gan(cfg: Config, backend: Backend):
         ada_images=t.ada_images,
         r1_gamma=t.r1_gamma,
     )
-    g_opt = keras.optimizers.Adam(t.g_lr, beta_1=t.beta_1, name="g_adam")
-    d_opt = keras.optimizers.Adam(t.d_lr, beta_1=t.beta_1, name="d_adam")
+    total_steps = t.epochs * steps_per_epoch  # the schedule's end: a resume with more epochs moves it
+    g_opt = keras.optimizers.Adam(learning_rate(t.g_lr, total_steps, t.lr_decay), beta_1=t.beta_1, name="g_adam")
+    d_opt = keras.optimizers.Adam(learning_rate(t.d_lr, total_steps, t.lr_decay), beta_1=t.beta_1, name="d_adam")
     if keras.config.dtype_policy().name == "mixed_float16":
         g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
         d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
@@ -195,6 +197,7 @@ def train(
 def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: RunDir, extra: list) -> None:
     import keras
 
+    from facegan.data.pipeline import steps_per_epoch
     from facegan.training import callbacks as cb
 
     cfg = run.cfg
@@ -203,7 +206,7 @@ def _train(run: OpenedRun, backend: Backend, resumed: bool, verbose, writes_to: 
     strategy = backend.strategy(t.strategy)
     with backend.precision_policy(t.mixed_precision) as policy:
         with scope(strategy):  # variables are created (and restored) per replica / sharded
-            gan = build_gan(cfg, backend)
+            gan = build_gan(cfg, backend, steps_per_epoch(len(run.images), t.batch_size))
             first_epoch = checkpoints.restore(run.checkpoint, gan)["epoch"] if run.checkpoint else 0
         if resumed:
             _drop_metrics_after(run.run, first_epoch)

@@ -130,6 +130,32 @@ def test_fused_batchnorm_is_keras_batchnorm():
     np.testing.assert_allclose(fused(x, training=False).numpy(), plain(x, training=False).numpy(), atol=1e-5)
 
 
+def test_bilinear_generator_upsamples_bilinearly_with_the_same_weights():
+    """--upsample bilinear: the same variables as the nearest generator, each upsampling layer bilinear."""
+    nearest = build_generator(ModelConfig(resolution=32))
+    bilinear = build_generator(ModelConfig(resolution=32, upsample="bilinear"))
+    assert [tuple(v.shape) for v in bilinear.variables] == [tuple(v.shape) for v in nearest.variables]
+    ups = [layer for layer in bilinear.layers if isinstance(layer, keras.layers.UpSampling2D)]
+    assert len(ups) == 3 and all(layer.interpolation == "bilinear" for layer in ups)
+    # On a constant map bilinear and nearest agree; on a ramp bilinear interpolates between pixels.
+    ramp = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
+    out = keras.ops.convert_to_numpy(ups[0](ramp))[0, 0, :, 0]
+    assert len(set(out.round(4))) > 4  # nearest would repeat the 4 values
+
+
+def test_to_rgb_float32_keeps_the_last_conv_out_of_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        plain = build_generator(ModelConfig(resolution=32))
+        kept = build_generator(ModelConfig(resolution=32, to_rgb_float32=True))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert plain.get_layer("to_rgb").compute_dtype == "bfloat16"
+    assert kept.get_layer("to_rgb").compute_dtype == "float32"
+    assert kept.get_layer("up2_conv").compute_dtype == "bfloat16"  # only the last conv
+
+
 @pytest.mark.parametrize(
     "backend, platform, dtype, plain",
     [
