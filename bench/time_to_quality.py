@@ -15,6 +15,9 @@ run is a fresh process (its start-up is reported, not clocked) and its curve is 
 `--results` as one JSON line as soon as it ends: an interrupted bench continues where it stopped,
 and a finished one only prints (delete the file to measure again). With --keep-runs each run
 folder stays (its checkpoint at the budget), for bench/grids.py's grids at equal wall clock.
+A run ends at the budget, or after `--epochs N` when a variant's flags give it (an `--lr-decay`
+tail then ends where a quick start of N epochs would end it); a run that ends early is evaluated
+once more at its end, and those faces stand for every later point (they are its faces then).
 
 Printed per preset: the curve (mean and 95 % Student-t interval over seeds at each point), the
 time to reach each goal (face rate >= 0.80, SWD <= 45; a seed that never gets there within the
@@ -77,7 +80,10 @@ def run_one(spec: dict) -> dict:
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
     args = parser.parse_args(["--preset", spec["preset"], "--seed", str(spec["seed"]), *spec["flags"]])
-    cfg = config_for(args.preset, {**train_command.options(args), "epochs": 1_000_000})  # the clock stops it
+    options = train_command.options(args)
+    # The clock stops a run; with --epochs in the flags the run also ends there (a --lr-decay tail
+    # ends where that many epochs' would), and its last faces stand for every later point.
+    cfg = config_for(args.preset, {**options, "epochs": options.get("epochs") or 1_000_000})
     images, _ = load_training_data(cfg.data.path, cfg.model.resolution)
     real, z = draw(images, cfg.model.latent_dim, len(images), EVAL_SEED)
     detector = face_rate.FaceDetector()
@@ -106,6 +112,14 @@ def run_one(spec: dict) -> dict:
                 self.next_point += spec["every"]
             if self.next_point > spec["budget"]:
                 self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            """Epochs done before the budget: the final faces are the faces at every later point."""
+            if self.next_point <= spec["budget"]:
+                self.evaluate(self.next_point)
+                final = self.points[-1]
+                for t in np.arange(self.next_point + spec["every"], spec["budget"] + 1e-9, spec["every"]):
+                    self.points.append({**final, "t": float(t)})
 
         def evaluate(self, point: float) -> None:
             measured = self.training_seconds()

@@ -1,5 +1,5 @@
 """Training: `layers.py` and `models.py` (the two networks), `losses.py` (backend-neutral losses,
-R1, EMA), `augment.py` (DiffAugment), `ada.py` (adaptive augmentation), `step.py` (the step's
+R1, EMA), `schedule.py` (the learning rate's linear tail), `augment.py` (DiffAugment), `ada.py` (adaptive augmentation), `step.py` (the step's
 forward and logs, once for both backends), `gan.py` (the two-tape TensorFlow step), `jax_step.py`
 (the JAX step: `jax.vjp`), `backend.py` (the backend, chosen once), `cpu.py` (the CPU's model,
 cores and bfloat16), `checkpoints.py`, `callbacks.py` (progress, reports, previews, checkpoints),

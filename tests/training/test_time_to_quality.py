@@ -153,13 +153,14 @@ def test_time_to_quality_bench_clocks_training_and_evaluates_off_the_clock(tmp_p
     results = tmp_path / "results.jsonl"
     cmd = [
         sys.executable, str(ROOT / "bench" / "time_to_quality.py"), "--presets", "fast32", "--seeds", "0",
-        "--budget", "6", "--every", "3", "--variant", "narrow=--g-width 0.25", "--results", str(results),
+        "--budget", "6", "--every", "3", "--variant", "narrow=--g-width 0.25", "--variant", "one=--epochs 1",
+        "--results", str(results),
         "--chart", str(tmp_path / "chart.png"), "--keep-runs",
     ]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
     runs = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [r["name"] for r in runs] == ["fast32", "fast32+narrow"]
+    assert [r["name"] for r in runs] == ["fast32", "fast32+narrow", "fast32+one"]
     for run in runs:
         assert [p["t"] for p in run["points"]] == [3.0, 6.0]
         for point in run["points"]:
@@ -167,10 +168,13 @@ def test_time_to_quality_bench_clocks_training_and_evaluates_off_the_clock(tmp_p
         # (no count of steps between the points: a slow machine may still be compiling the first)
         assert run["points"][1]["images_seen"] >= run["points"][0]["images_seen"] > 0
         assert run["eval_seconds"] > 0 and run["real_face_rate"] > 0.5
+    # --epochs in the flags ends the run there (3 steps of 32) even when the clock has time left: its
+    # last faces stand for every later point, so the curve still has a point at each `every`.
+    assert all(p["images_seen"] <= 96 for p in runs[2]["points"]) and runs[2]["config"]["train"]["epochs"] == 1
     assert "| fast32+narrow - fast32 |" in res.stdout and "CPU:" in res.stdout
     assert (tmp_path / "chart.png").stat().st_size > 10_000
     for name in ("fast32-seed0", "fast32+narrow-seed0"):  # the runs, stopped by the clock, with a checkpoint
         assert list((tmp_path / "runs" / name / "checkpoints").glob("ckpt-*.npz"))
     # a second call measures nothing again: it reads the results and prints
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert again.returncode == 0 and len(results.read_text().splitlines()) == 2
+    assert again.returncode == 0 and len(results.read_text().splitlines()) == 3
