@@ -84,6 +84,9 @@ def main() -> None:
     p.add_argument("--runs-root", default=str(ROOT / "runs" / "quality"))
     p.add_argument("--eval-seed", type=int, default=1000)
     p.add_argument("--num-images", type=int, default=8192)
+    p.add_argument(
+        "--scatter", help="draw every generator's strict face rate against its spectral gap / floor into this PNG"
+    )
     args = p.parse_args()
     from facegan.api.evaluation import evaluate
 
@@ -155,6 +158,41 @@ def main() -> None:
             pair = ([r for r in rows if r[0] == first], [r for r in rows if r[0] == second])
             diffs = [paired(*pair, what) for what in ("swd", "face", "color", "spectrum", "strict")]
             print(f"| {second} - {first} | " + " | ".join(diffs) + " |")
+    if args.scatter:
+        scatter(rows, Path(args.scatter))
+
+
+def scatter(rows: list, path: Path) -> None:
+    """Detail against coherence: each generator's runs at (spectral gap / floor, strict face rate),
+    its mean marked, with the real faces' floor (1, their strict rate and its 95 % interval)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    for name in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == name]
+        x = [PICK["spectrum"](r) for r in mine]
+        y = [PICK["strict"](r) for r in mine]
+        (dots,) = ax.plot(x, y, "o", alpha=0.45, markersize=5)
+        ax.plot(np.mean(x), np.mean(y), "D", color=dots.get_color(), markersize=8, label=f"{name} ({len(mine)})")
+    real = rows[0][7]["strict_face_rate"]
+    if real:
+        low, high = real["real_interval"]
+        ax.errorbar([1.0], [real["real"]], yerr=[[real["real"] - low], [high - real["real"]]], fmt="*", color="black",
+                    markersize=12, capsize=4, label="real faces (floor; 95 % interval)")  # fmt: skip
+    ax.set(xlabel="spectral gap / floor (1 = as real faces; lower is better)",
+           ylabel="strict face rate (minNeighbors 10; higher is better)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("detail against coherence: every run (dots) and each generator's mean (diamonds)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+    print(f"\nscatter: {path}")
 
 
 PICK = {  # a figure of a result row, by name
