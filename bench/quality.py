@@ -170,13 +170,16 @@ def scatter(rows: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-    for name in dict.fromkeys(r[0] for r in rows):
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    names = list(dict.fromkeys(r[0] for r in rows))
+    colors = plt.get_cmap("tab20").colors  # 20 distinct colours: the default cycle repeats after 10
+    for i, name in enumerate(names):
         mine = [r for r in rows if r[0] == name]
         x = [PICK["spectrum"](r) for r in mine]
         y = [PICK["strict"](r) for r in mine]
-        (dots,) = ax.plot(x, y, "o", alpha=0.45, markersize=5)
-        ax.plot(np.mean(x), np.mean(y), "D", color=dots.get_color(), markersize=8, label=f"{name} ({len(mine)})")
+        color, marker = colors[i % len(colors)], "s" if "raw G" in name else "D"  # squares: raw generators
+        ax.plot(x, y, "o", color=color, alpha=0.45, markersize=5)
+        ax.plot(np.mean(x), np.mean(y), marker, color=color, markersize=8, label=f"{name} ({len(mine)})")
     real = rows[0][7]["strict_face_rate"]
     if real:
         low, high = real["real_interval"]
