@@ -189,7 +189,8 @@ def scatter(rows: list, path: Path) -> None:
            ylabel="strict face rate (minNeighbors 10; higher is better)")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("detail against coherence: every run (dots) and each generator's mean (diamonds)", fontsize=9)
+    title = "detail against coherence: every run (dots), each generator's mean (diamonds; squares: raw G, no EMA)"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
