@@ -35,6 +35,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from figures import save as save_figure  # noqa: E402  (bench/figures.py)
 from variants import parse as parse_variants  # noqa: E402  (bench/variants.py)
 
 
@@ -192,10 +193,7 @@ def scatter(rows: list, path: Path) -> None:
     title = "detail against coherence: every run (dots), each generator's mean (diamonds; squares: raw G, no EMA)"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     print(f"\nscatter: {path}")
 
 

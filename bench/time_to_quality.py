@@ -48,6 +48,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from figures import save as save_figure  # noqa: E402  (bench/figures.py)
 from variants import parse as parse_variants  # noqa: E402  (bench/variants.py)
 
 EVAL_SEED = 1000  # bench/quality.py's evaluation seed: the same real subset, z, patches and projections
@@ -314,10 +315,7 @@ def chart(by_name: dict[str, list[dict]], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"time to quality, 32 px embedded LFW faces; {some['cpu']}; {some['date']}", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     print(f"\nchart: {path}")
 
 
