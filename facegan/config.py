@@ -49,6 +49,7 @@ class TrainConfig:
     ada_target: float = 0.0  # ADA: steer D's augmentation probability so E[sign(D(real))] stays here (0.6); 0 = off
     ada_images: int = 5000  # images over which ADA's probability can move from 0 to 1 (StyleGAN2-ADA: 500k)
     r1_gamma: float = 0.0  # R1 penalty on real images: d_loss += gamma/2 * E|grad_x D(x)|^2; 0 = off
+    r1_every: int = 1  # R1 on every K-th step only, weighted K x (StyleGAN2's lazy regularization: ~1/K of its cost)
     ema_decay: float = 0.0  # keep an exponential moving average of G's weights for sampling and export; 0 = off
     lr_decay: float = 0.0  # over this last fraction of the epochs both learning rates fall linearly to 0; 0 = constant
     seed: int = 0  # seeds weights, data order, flips, dropout and the preview z
@@ -141,6 +142,8 @@ class Config:
             raise ConfigError("ADA and DiffAugment are two augmentation schemes for D: use one (--augment none)")
         if not 0.0 <= t.r1_gamma <= 1e4:
             raise ConfigError(f"r1_gamma must be in [0, 1e4] (0 = off), got {t.r1_gamma}")
+        if not 1 <= t.r1_every <= 1024:
+            raise ConfigError(f"r1_every must be in [1, 1024] (1 = every step), got {t.r1_every}")
         if m.upsample not in UPSAMPLES:
             raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {m.upsample!r}")
         if not 0.0 <= t.lr_decay <= 1.0:

@@ -61,6 +61,7 @@ OPTIONS = (
     Option("--ada-target", "train.ada_target", float, "adaptive augmentation for D: target E[sign(D(real))], e.g. 0.6"),
     Option("--ada-images", "train.ada_images", int, "images over which ADA's probability can go from 0 to 1"),
     Option("--r1-gamma", "train.r1_gamma", float, "R1 gradient penalty on real images (0: off)"),
+    Option("--r1-every", "train.r1_every", int, "lazy R1: the penalty on every K-th step only, K x as strong", "K"),
     Option("--eval-every", "train.eval_every", int, "SWD every K epochs into metrics.jsonl (0: at the end)", "K"),
     Option("--eval-images", "train.eval_images", int, "images per side for that SWD"),
     Option("--seed", "train.seed", int, "seeds weights, data order, flips, dropout and the preview z"),

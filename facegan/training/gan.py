@@ -28,6 +28,7 @@ class FaceGAN(keras.Model):
         ada_target: float = 0.0,
         ada_images: int = 5000,
         r1_gamma: float = 0.0,
+        r1_every: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -51,6 +52,7 @@ class FaceGAN(keras.Model):
         self.ada_images = ada_images
         self.ada_p = keras.Variable(0.0, trainable=False, name="ada_p", aggregation="mean")
         self.r1_gamma = r1_gamma
+        self.r1_every = r1_every  # lazy R1: the penalty on every r1_every-th step only
         self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names(ada_target > 0, r1_gamma > 0)}
         # Both networks are built functional models: nothing for fit() to build by calling us on data.
         self.built = True
@@ -93,8 +95,9 @@ class FaceGAN(keras.Model):
         p, metrics = step.after_step(self, out, g_grads, d_grads, self.ada_p.value, global_batch)
         if self.ada_target:
             self.ada_p.assign(p)
+        weights = step.log_weights(out)
         for name, value in metrics.items():
-            self.trackers[name].update_state(value)
+            self.trackers[name].update_state(value, sample_weight=weights.get(name))
         logs = {name: t.result() for name, t in self.trackers.items()}
         strategy = tf.distribute.get_strategy()
         multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
@@ -106,27 +109,34 @@ class FaceGAN(keras.Model):
 
     def compute_gradients(self, real, z):
         """The lecture's two tapes: (G's gradients of g_loss, D's gradients of d_loss, the forward
-        pass's dict). g_loss is differentiated for G's weights only, d_loss for D's only."""
+        pass's dict). g_loss is differentiated for G's weights only, d_loss for D's only. With lazy
+        R1 this step's tapes are those with or without the penalty (step.with_or_without_r1)."""
+        return step.with_or_without_r1(
+            self, self.g_optimizer.iterations, lambda r1: self._compute_gradients(real, z, r1)
+        )
+
+    def _compute_gradients(self, real, z, r1: bool):
         import tensorflow as tf
 
         # Under tf.distribute each replica's gradients are summed: scale the per-replica mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            out = self.compute_losses(real, z)
+            out = self.compute_losses(real, z, r1)
             g_scaled = self.g_optimizer.scale_loss(out["g_loss"] / replicas)
             d_scaled = self.d_optimizer.scale_loss(out["d_loss"] / replicas)
         g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
         d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
         return g_grads, d_grads, out
 
-    def compute_losses(self, real, z):
+    def compute_losses(self, real, z, r1: bool | None = None):
         """The forward half of the step (facegan.training.step.forward) with the networks called as
-        Keras layers and this step's augmentation draws."""
+        Keras layers and this step's augmentation draws; R1 when `r1` (default: when it is on)."""
         draws = step.augmentation_draws(self)
         u = None
         if draws:
             u = keras.random.uniform((2, ops.shape(real)[0], draws), seed=self.aug_sampler)
-        return step.forward(self, step.KerasNetworks(self.generator, self.discriminator), real, z, u, self.ada_p.value)
+        nets = step.KerasNetworks(self.generator, self.discriminator)
+        return step.forward(self, nets, real, z, u, self.ada_p.value, r1)
 
     def _update_ema(self):
         beta = ema_rate(self.ema_decay, self.g_optimizer.iterations)  # iterations: updates made, this one included

@@ -115,18 +115,23 @@ def make_gradients(gan):
     """gradients(state, real, z, u) -> Gradients: one forward pass (step.forward), then the two
     pullbacks -- g_loss to G's weights only, d_loss to D's only (the TensorFlow step's two tapes)."""
 
-    def losses(g_tv, d_tv, state: JaxState, real, z, u):
+    def losses(g_tv, d_tv, state: JaxState, real, z, u, r1: bool):
         nets = StatelessNetworks(gan, g_tv, d_tv, state.g_ntv, state.d_ntv)
-        out = step.forward(gan, nets, real, z, u, state.ada_p[0])
+        out = step.forward(gan, nets, real, z, u, state.ada_p[0], r1)
         return (out["g_loss"], out["d_loss"]), (nets.g_ntv, nets.d_ntv, out)
 
-    def gradients(state: JaxState, real, z, u) -> Gradients:
-        (g_loss, d_loss), pullback, (g_ntv, d_ntv, out) = jax.vjp(
-            lambda gt, dt: losses(gt, dt, state, real, z, u), state.g_tv, state.d_tv, has_aux=True
-        )
-        g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
-        d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
-        return Gradients(g_grads, d_grads, g_ntv, d_ntv, out)
+    def gradients(state: JaxState, real, z, u, iteration=0) -> Gradients:
+        """`iteration`: steps taken before this one (whether a lazy R1 step adds the penalty)."""
+
+        def pullbacks(r1: bool) -> Gradients:
+            (g_loss, d_loss), pullback, (g_ntv, d_ntv, out) = jax.vjp(
+                lambda gt, dt: losses(gt, dt, state, real, z, u, r1), state.g_tv, state.d_tv, has_aux=True
+            )
+            g_grads = pullback((jnp.ones_like(g_loss), jnp.zeros_like(d_loss)))[0]  # g_loss -> G only
+            d_grads = pullback((jnp.zeros_like(g_loss), jnp.ones_like(d_loss)))[1]  # d_loss -> D only
+            return Gradients(g_grads, d_grads, g_ntv, d_ntv, out)
+
+        return step.with_or_without_r1(gan, iteration, pullbacks)
 
     return gradients
 
@@ -149,7 +154,7 @@ def make_step(gan):
         iteration = state.g_opt[counter]  # steps taken so far
         z = latent(key, iteration, real.shape[0], gan.latent_dim)
         u = jax.random.uniform(jax.random.fold_in(aug_key, iteration), (2, real.shape[0], draws))
-        grads = gradients(state, real, z, u)
+        grads = gradients(state, real, z, u, iteration)
         g_tv, g_opt = gan.g_optimizer.stateless_apply(state.g_opt, grads.g_grads, state.g_tv)
         d_tv, d_opt = gan.d_optimizer.stateless_apply(state.d_opt, grads.d_grads, state.d_tv)
         ema = state.ema
@@ -159,7 +164,7 @@ def make_step(gan):
             ema = [beta * e + (1.0 - beta) * w.astype(e.dtype) for e, w in zip(ema, weights)]
         p, logs = step.after_step(gan, grads.out, grads.g_grads, grads.d_grads, state.ada_p[0], real.shape[0])
         new = JaxState(g_tv, grads.g_ntv, d_tv, grads.d_ntv, g_opt, d_opt, [p], ema)
-        return new, logs
+        return new, {**logs, **{f"{name}:weight": w for name, w in step.log_weights(grads.out).items()}}
 
     return read_state(gan), train_step
 
@@ -176,12 +181,15 @@ def fit_jax(gan, batches, steps: int, first_epoch: int, epochs: int, callbacks: 
         callback_list.on_epoch_begin(epoch)
         names = metric_names(gan.ada_target > 0, gan.r1_gamma > 0)
         sums = dict.fromkeys(names, 0.0)
+        counts = dict.fromkeys(names, 0.0)  # the running means' weights (step.log_weights)
         for i in range(steps):
             callback_list.on_train_batch_begin(i)
             state, logs = train_step(state, place(next(batches)))
             for k in names:
-                sums[k] += float(logs[k])
-            running = {k: v / (i + 1) for k, v in sums.items()}
+                weight = float(logs.get(f"{k}:weight", 1.0))
+                sums[k] += weight * float(logs[k])
+                counts[k] += weight
+            running = {k: sums[k] / counts[k] if counts[k] else 0.0 for k in names}
             callback_list.on_train_batch_end(i, running)
             if gan.stop_training:
                 break

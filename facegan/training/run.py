@@ -144,6 +144,7 @@ def build_gan(cfg: Config, backend: Backend, steps_per_epoch: int):
         ada_target=t.ada_target,
         ada_images=t.ada_images,
         r1_gamma=t.r1_gamma,
+        r1_every=t.r1_every,
     )
     total_steps = t.epochs * steps_per_epoch  # the schedule's end: a resume with more epochs moves it
     g_opt = keras.optimizers.Adam(learning_rate(t.g_lr, total_steps, t.lr_decay), beta_1=t.beta_1, name="g_adam")

@@ -1,9 +1,9 @@
 """The GAN step's forward half and its logs, written once for both backends.
 
 One step draws z, makes fakes, shows D both sides through the same augmentation (DiffAugment's
-policy, or ADA at its current p), scores them (with R1's input gradient on the real side when it
-is on), and computes the two losses; after the gradients are applied, ADA's p moves and the step
-logs its figures. Only how the networks are called and differentiated differs per backend:
+policy, or ADA at its current p), scores them (with R1's input gradient on the real side on the
+steps that add R1: every step, or every r1_every-th with lazy R1), and computes the two losses;
+after the gradients are applied, ADA's p moves and the step logs its figures. Only how the networks are called and differentiated differs per backend:
 
 - TensorFlow (gan.py): Keras layers called in training mode, state in variables, two
   GradientTapes around `forward` (`KerasNetworks`);
@@ -42,10 +42,29 @@ def augmentation_draws(gan) -> int:
     return DRAWS * len(gan.augment)
 
 
-def forward(gan, nets: Networks, real, z, u, p) -> dict:
-    """{g_loss, d_loss, real_logits, fake_logits[, r1_penalty]} for a batch of real images and z.
-    `u` holds the augmentation's uniform numbers ([2, batch, augmentation_draws]: real, fake),
-    `p` ADA's probability. With R1, d_loss includes gamma/2 * the penalty."""
+def regularizes(gan, iteration):
+    """Whether the step after `iteration` steps adds R1: with lazy R1 (StyleGAN2's lazy
+    regularization), one step in r1_every, starting with the first."""
+    return ops.equal(ops.mod(iteration, gan.r1_every), 0)
+
+
+def with_or_without_r1(gan, iteration, gradients):
+    """gradients(r1) for this step, where gradients(True) adds R1 and gradients(False) does not:
+    R1 on every step or none when r1_every is 1, else chosen by ops.cond (tf.cond, lax.cond), so
+    the steps without it skip the double backprop that makes R1 expensive."""
+    if not gan.r1_gamma or gan.r1_every == 1:
+        return gradients(bool(gan.r1_gamma))
+    return ops.cond(regularizes(gan, iteration), lambda: gradients(True), lambda: gradients(False))
+
+
+def forward(gan, nets: Networks, real, z, u, p, r1: bool | None = None) -> dict:
+    """{g_loss, d_loss, real_logits, fake_logits[, r1_penalty, r1_measured]} for a batch of real
+    images and z. `u` holds the augmentation's uniform numbers ([2, batch, augmentation_draws]:
+    real, fake), `p` ADA's probability. With `r1` (default: when R1 is on) d_loss includes
+    gamma * r1_every / 2 * the penalty; a lazy step without it reports the penalty as 0 with
+    r1_measured 0, which weights it out of the logged mean (log_weights)."""
+    if r1 is None:
+        r1 = bool(gan.r1_gamma)
     fake = nets.generate(z)
     if gan.augment:
         real = augment(real, gan.augment, u[0])
@@ -54,14 +73,19 @@ def forward(gan, nets: Networks, real, z, u, p) -> dict:
         real = ada.augment(real, p, u[0])
         fake = ada.augment(fake, p, u[1])
     out = {}
-    if gan.r1_gamma:
+    if r1:
         real_logits, grad_real = nets.discriminate_with_input_grad(real)
     else:
         real_logits = nets.discriminate(real)
     fake_logits = nets.discriminate(fake)
     g_loss, d_loss = gan_losses(real_logits, fake_logits, gan.label_smoothing)
+    if r1:
+        # lazy R1 adds it one step in r1_every, r1_every times as strong: the same on average
+        d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, gan.r1_gamma * gan.r1_every)
+    elif gan.r1_gamma:
+        out["r1_penalty"] = ops.zeros((), "float32")
     if gan.r1_gamma:
-        d_loss, out["r1_penalty"] = with_r1(d_loss, grad_real, gan.r1_gamma)
+        out["r1_measured"] = ops.convert_to_tensor(1.0 if r1 else 0.0, "float32")
     out.update(g_loss=g_loss, d_loss=d_loss, real_logits=real_logits, fake_logits=fake_logits)
     return out
 
@@ -77,6 +101,12 @@ def after_step(gan, out: dict, g_grads, d_grads, p, global_batch) -> tuple[objec
         extra["r1_penalty"] = out["r1_penalty"]
     logs = step_metrics(out["g_loss"], out["d_loss"], out["real_logits"], out["fake_logits"], g_grads, d_grads, extra)
     return p, logs
+
+
+def log_weights(out: dict) -> dict:
+    """Each logged figure's weight in its running mean where it is not 1: the R1 penalty counts
+    only on the steps that measured it."""
+    return {"r1_penalty": out["r1_measured"]} if "r1_measured" in out else {}
 
 
 class KerasNetworks:

@@ -137,6 +137,56 @@ def test_r1_changes_only_the_discriminators_gradient():
     np.testing.assert_allclose(float(out1["d_loss"]), float(out0["d_loss"]) + gamma / 2 * float(penalty), rtol=1e-5)
 
 
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "tf.function"])
+def test_lazy_r1_adds_the_penalty_on_every_kth_step_k_times_as_strong(traced):
+    """R1 every 4th step with gamma 2.5: steps 0 and 8 are those of R1 with gamma 10 (gradients,
+    losses, penalty), steps 1-3 those without R1 (penalty logged as 0 with weight 0); the same
+    inside a tf.function, where the choice is a tf.cond on the optimizer's step count."""
+    plain = small_gan()
+    lazy = FaceGAN(plain.generator, plain.discriminator, seed=3, r1_gamma=2.5, r1_every=4)
+    full = FaceGAN(plain.generator, plain.discriminator, seed=3, r1_gamma=10.0)
+    for gan in (lazy, full):
+        gan.compile(plain.g_optimizer, plain.d_optimizer)  # one step counter for all three
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32))
+    z = tf.constant(rng.standard_normal((8, 100)).astype(np.float32))
+    gradients = tf.function(lazy.compute_gradients) if traced else lazy.compute_gradients
+    for iteration, twin in ((0, full), (1, plain), (3, plain), (8, full)):
+        plain.g_optimizer.iterations.assign(iteration)
+        g, d, out = gradients(real, z)
+        g_twin, d_twin, out_twin = twin.compute_gradients(real, z)
+        for mine, theirs in ((flat(g), flat(g_twin)), (flat(d), flat(d_twin))):  # a graph rounds differently
+            np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5 * np.abs(theirs).max())
+        np.testing.assert_allclose(float(out["d_loss"]), float(out_twin["d_loss"]), rtol=1e-5)
+        measured = twin is full
+        assert float(out["r1_measured"]) == float(measured)
+        if measured:
+            np.testing.assert_allclose(float(out["r1_penalty"]), float(out_twin["r1_penalty"]), rtol=1e-5)
+        else:
+            assert float(out["r1_penalty"]) == 0.0
+    _, d_full, _ = full.compute_gradients(real, z)
+    _, d_plain, _ = plain.compute_gradients(real, z)
+    assert np.abs(flat(d_full) - flat(d_plain)).max() > 1e-3 * np.abs(flat(d_plain)).max()  # the two twins differ
+
+
+def test_lazy_r1_logs_the_mean_penalty_of_the_steps_that_measured_it():
+    """Four train steps with R1 every 2nd: the epoch's logged penalty is the mean over steps 0 and
+    2, not diluted by the two steps that skipped it."""
+    gan = small_gan(r1_gamma=1.0, r1_every=2)
+    rng = np.random.default_rng(1)
+    real = tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32))
+    measured = []
+    for i in range(4):
+        iteration = int(gan.g_optimizer.iterations.numpy())
+        _, _, out = gan.compute_gradients(real, tf.zeros((8, 100)))  # the penalty this step will see
+        logs = gan.train_step(real)
+        assert iteration == i
+        if i % 2 == 0:
+            measured.append(float(out["r1_penalty"]))
+        np.testing.assert_allclose(float(logs["r1_penalty"]), np.mean(measured), rtol=1e-4)
+    assert len(measured) == 2 and min(measured) > 0
+
+
 def test_spectral_conv_kernel_has_unit_largest_singular_value():
     layer = SpectralConv2D(16, 3, padding="same")
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 5)).astype(np.float32)
@@ -207,6 +257,7 @@ def test_train_with_every_remedy_then_resume_continues_adas_probability(tmp_path
         (["--ada-target", "1.5"], "ada_target must be in [0, 1)"),
         (["--ada-target", "0.6", "--augment", "translation"], "ADA and DiffAugment"),
         (["--r1-gamma", "-1"], "r1_gamma must be in [0, 1e4]"),
+        (["--r1-every", "0"], "r1_every must be in [1, 1024]"),
         (["--d-width", "0"], "d_width must be in (0, 4]"),
         (["--ada-images", "0"], "ada_images must be >= 1"),
     ],

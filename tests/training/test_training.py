@@ -132,9 +132,10 @@ def test_non_finite_loss_stops_without_checkpoint(tmp_path):
     assert checkpoints.latest(tmp_path / "run" / "checkpoints") is None
 
 
-@pytest.mark.parametrize("remedies", [{}, {"ada_target": 0.6, "ada_images": 100, "r1_gamma": 0.01}])
+@pytest.mark.parametrize("remedies", [{}, {"ada_target": 0.6, "ada_images": 100, "r1_gamma": 0.01, "r1_every": 2}])
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, remedies):
-    """Plain, and with ADA (p is a variable every replica updates) and R1 (a tape inside the tapes)."""
+    """Plain, and with ADA (p is a variable every replica updates) and lazy R1 (a tape inside the
+    tapes, inside a tf.cond on the step's number)."""
     script = f"""
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]

@@ -84,6 +84,34 @@ def test_r1_changes_only_d_and_matches_tensorflow(networks, reference):
     np.testing.assert_allclose(float(on.out["d_loss"]), float(reference["tf_r1_d_loss"]), rtol=1e-4)
 
 
+def test_lazy_r1_is_tensorflows_r1_on_every_kth_step(networks, reference):
+    """R1 every 4th step at gamma 2.5: step 0's d_loss is TensorFlow's with gamma 10, step 1's
+    has no penalty (the losses without R1, penalty 0 weighted 0); the jitted step weights the
+    log the same way."""
+    g, d = networks
+    plain = jax_step.make_gradients(compiled(FaceGAN(g, d, seed=3)))
+    lazy_gan = compiled(FaceGAN(g, d, seed=3, r1_gamma=2.5, r1_every=4))
+    lazy = jax_step.make_gradients(lazy_gan)
+    state = jax_step.read_state(lazy_gan)
+    args = (reference["real"], reference["z"], jnp.zeros((2, 8, 0)))
+    first = lazy(state, *args, jnp.asarray(0))
+    second = lazy(state, *args, jnp.asarray(1))
+    without = plain(state, *args)
+    np.testing.assert_allclose(float(first.out["d_loss"]), float(reference["tf_r1_d_loss"]), rtol=1e-4)
+    np.testing.assert_allclose(float(first.out["r1_penalty"]), float(reference["tf_r1_penalty"]), rtol=1e-3)
+    assert float(first.out["r1_measured"]) == 1.0
+    for mine, theirs in ((second.d_grads, without.d_grads), (first.g_grads, without.g_grads)):  # lax.cond compiles
+        np.testing.assert_allclose(flat(mine), flat(theirs), rtol=1e-4, atol=1e-5 * np.abs(flat(theirs)).max())
+    assert float(second.out["r1_penalty"]) == 0.0 and float(second.out["r1_measured"]) == 0.0
+
+    state, step = jax_step.make_step(lazy_gan)
+    weights = []
+    for _ in range(5):
+        state, logs = step(state, jnp.asarray(reference["real"]))
+        weights.append(float(logs["r1_penalty:weight"]))
+    assert weights == [1.0, 0.0, 0.0, 0.0, 1.0]
+
+
 def test_ada_probability_moves_with_overfitting():
     """D sure of every real image (logit bias +50) -> p rises by batch/ada_images a step; D calling
     every real image fake -> p falls, as in the TensorFlow step."""
