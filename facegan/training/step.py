@@ -3,7 +3,8 @@
 One step draws z, makes fakes, shows D both sides through the same augmentation (DiffAugment's
 policy, or ADA at its current p), scores them (with R1's input gradient on the real side on the
 steps that add R1: every step, or every r1_every-th with lazy R1), and computes the two losses;
-after the gradients are applied, ADA's p moves and the step logs its figures. Only how the networks are called and differentiated differs per backend:
+after the gradients are applied, ADA's p moves and the step logs its figures. Only how the
+networks are called and differentiated differs per backend:
 
 - TensorFlow (gan.py): Keras layers called in training mode, state in variables, two
   GradientTapes around `forward` (`KerasNetworks`);
