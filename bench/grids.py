@@ -2,8 +2,9 @@
 
 Each panel is a run's final checkpoint, its EMA generator (`ema`) or its raw one (`raw`: for an
 `lfw32` run that is the `lecture` run with the same seed, see docs/quality.md), drawn on the
-first run's preview z (runs with one seed share it), so the same face sits at the same place in
-every panel.
+first run folder's preview z (runs with one seed share it), so the same face sits at the same place in
+every panel. `LABEL=real` draws the real faces instead: the embedded LFW faces the runs trained on,
+a random draw of them (the same for a given --real-seed), at the runs' resolution.
 
     python bench/grids.py --out docs/quality-grids-32px.png --cols 2 \\
         --panel "lecture, 19,200 images=runs/quality/lfw32-32px-seed0:raw" \\
@@ -48,9 +49,19 @@ def panel(run_dir: Path, which: str, z: np.ndarray, rows: int, cols: int) -> np.
     return images.grid(faces, rows, cols, margin=4)
 
 
+def real_panel(res: int, seed: int, rows: int, cols: int) -> np.ndarray:
+    from facegan import images
+    from facegan.data.embedded import embedded_faces
+
+    faces, _ = embedded_faces(res)
+    drawn = faces[np.random.default_rng(seed).permutation(len(faces))[: rows * cols]]
+    return images.grid(images.enlarge(drawn, ZOOM), rows, cols, margin=4)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--panel", action="append", required=True, metavar="LABEL=RUN_DIR:ema|raw")
+    p.add_argument("--panel", action="append", required=True, metavar="LABEL=RUN_DIR:ema|raw or LABEL=real")
+    p.add_argument("--real-seed", type=int, default=0, help="which real faces a real panel draws")
     p.add_argument("--cols", type=int, default=2, help="panels per row")
     p.add_argument("--rows", type=int, default=4, help="faces per panel: rows x 7")
     p.add_argument("--out", required=True)
@@ -60,14 +71,24 @@ def main() -> None:
     specs = []
     for text in args.panel:
         label, _, where = text.rpartition("=")
+        if label and where == "real":
+            specs.append((label, None, "real"))
+            continue
         run_dir, _, which = where.rpartition(":")
         if not label or which not in ("ema", "raw") or not Path(run_dir).is_dir():
-            p.error(f"--panel wants LABEL=RUN_DIR:ema|raw with an existing run folder, got {text!r}")
+            p.error(f"--panel wants LABEL=RUN_DIR:ema|raw with an existing run folder, or LABEL=real, got {text!r}")
         specs.append((label, Path(run_dir), which))
-    z = np.load(specs[0][1] / "preview_z.npy")
+    runs = [run_dir for _, run_dir, _ in specs if run_dir is not None]
+    if not runs:
+        p.error("--panel: at least one run folder (the real faces are drawn at its resolution)")
+    z = np.load(runs[0] / "preview_z.npy")
+    res = json.loads((runs[0] / "config.json").read_text())["model"]["resolution"]
     tiles = []
     for label, run_dir, which in specs:
-        grid = panel(run_dir, which, z, args.rows, 7)
+        if which == "real":
+            grid = real_panel(res, args.real_seed, args.rows, 7)
+        else:
+            grid = panel(run_dir, which, z, args.rows, 7)
         canvas = Image.new("RGB", (grid.shape[1], grid.shape[0] + LABEL_HEIGHT))
         canvas.paste(Image.fromarray(grid), (0, LABEL_HEIGHT))
         ImageDraw.Draw(canvas).text((6, 3), label, fill=(255, 255, 255))
