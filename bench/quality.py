@@ -8,7 +8,9 @@ raw generator is evaluated too: EMA changes nothing in training, so "raw" isolat
 
 Runs with the same seed see the same data order and the same z, so generators are compared in
 pairs: for every two generators, the mean of the per-seed differences with a 95 % Student-t
-interval. One counts as better only when that interval excludes zero.
+interval. One counts as better only when that interval excludes zero. A run folder that finished
+training is reused, and so is an evaluation made with the same arguments: adding seeds or a variant
+to an earlier command trains and evaluates only what is new.
 
     python bench/quality.py                                   # lecture vs lfw32, 32 px, seeds 0-5
     python bench/quality.py --presets lfw32                   # lfw32's raw G is the lecture run (see docs/quality.md)
@@ -66,6 +68,23 @@ def train(preset: str, seed: int, run_dir: Path, extra: list[str]) -> float:
     return seconds
 
 
+def evaluated(evaluate, run_dir: Path, out_dir: Path, ema: bool, args) -> dict:
+    """The run's evaluation report: made earlier with the same arguments (eval-args.json beside it,
+    written last) and the same training (the report is newer than eval-done), or made now."""
+    asked = {"num_images": args.num_images, "seed": args.eval_seed, "ema": ema}
+    made = out_dir / "eval-args.json"
+    report = out_dir / "report.json"
+    if (
+        made.is_file()
+        and json.loads(made.read_text()) == asked
+        and report.stat().st_mtime >= (run_dir / "eval-done").stat().st_mtime
+    ):
+        return json.loads(report.read_text())
+    result = evaluate(run=run_dir, num_images=args.num_images, seed=args.eval_seed, out_dir=out_dir, ema=ema)
+    made.write_text(json.dumps(asked))
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", default="lecture,lfw32")
@@ -108,13 +127,7 @@ def main() -> None:
                 else [False]
             )
             for ema in kinds:
-                report = evaluate(
-                    run=run_dir,
-                    num_images=args.num_images,
-                    seed=args.eval_seed,
-                    out_dir=run_dir / ("eval" if ema else "eval-raw"),
-                    ema=ema,
-                )
+                report = evaluated(evaluate, run_dir, run_dir / ("eval" if ema else "eval-raw"), ema, args)
                 name = f"{preset}{args.tag}{variant}" + ("" if ema or len(kinds) == 1 else " (raw G, no EMA)")
                 faces = report["face_rate"] or {"generated": float("nan"), "real": float("nan")}
                 rows.append((name, seed, seen, seconds, report["swd_x1e3"], faces, report["color"], report["realism"]))

@@ -45,3 +45,34 @@ def test_the_scatter_draws_every_generator(tmp_path):
     out = tmp_path / "scatter.png"
     quality.scatter(ROWS, out)
     assert out.stat().st_size > 10_000 and not list(tmp_path.glob(".*.tmp.png"))
+
+
+def test_a_report_is_reused_only_for_the_same_arguments_and_training(tmp_path):
+    """evaluated(): the second call with the same arguments reads the report; other arguments, or a
+    run trained again after the report, evaluate again."""
+    import argparse
+    import os
+
+    import quality
+
+    calls = []
+
+    def evaluate(run, num_images, seed, out_dir, ema):
+        calls.append((num_images, seed, ema))
+        out_dir.mkdir(exist_ok=True)
+        (out_dir / "report.json").write_text(f'{{"n": {len(calls)}}}')
+        return {"n": len(calls)}
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "eval-done").write_text("{}")
+    args = argparse.Namespace(num_images=64, eval_seed=7)
+    assert quality.evaluated(evaluate, run, run / "eval", True, args) == {"n": 1}
+    assert quality.evaluated(evaluate, run, run / "eval", True, args) == {"n": 1}  # reused
+    assert quality.evaluated(evaluate, run, run / "eval", False, args) == {"n": 2}  # raw G: made again
+    other = argparse.Namespace(num_images=128, eval_seed=7)
+    assert quality.evaluated(evaluate, run, run / "eval", False, other) == {"n": 3}
+    later = (run / "eval" / "report.json").stat().st_mtime + 10
+    os.utime(run / "eval-done", (later, later))  # trained again after the report
+    assert quality.evaluated(evaluate, run, run / "eval", False, other) == {"n": 4}
+    assert calls == [(64, 7, True), (64, 7, False), (128, 7, False), (128, 7, False)]
