@@ -76,6 +76,7 @@ def evaluated(evaluate, run_dir: Path, out_dir: Path, ema: bool, args) -> dict:
     report = out_dir / "report.json"
     if (
         made.is_file()
+        and report.is_file()
         and json.loads(made.read_text()) == asked
         and report.stat().st_mtime >= (run_dir / "eval-done").stat().st_mtime
     ):
